@@ -1,0 +1,111 @@
+"""The one place where exceptions become HTTP responses.
+
+Every error body is ``{"message": "..."}`` with a JSON content type. Messages say what
+to fix; nothing internal (no traceback, no SQL) ever reaches a caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, TIMEOUT_MAX
+from hotfn.errors import HotfnError
+
+log = logging.getLogger("hotfn.api")
+
+RANGES = {
+    "memory": (1, MEMORY_MAX, "MB"),
+    "timeout": (1, TIMEOUT_MAX, "seconds"),
+    "idle_timeout": (1, IDLE_TIMEOUT_MAX, "seconds"),
+}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """Turn pydantic's error list into one readable sentence per problem."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc)
+        kind = err.get("type", "")
+        msg = str(err.get("msg", "invalid"))
+        if kind == "json_invalid":
+            parts.append(f"request body is not valid JSON ({err.get('ctx', {}).get('error', msg)})")
+        elif kind == "extra_forbidden":
+            parts.append(f"unknown field {where!r}")
+        elif kind == "missing" and not where:
+            parts.append("request body is required: a JSON object")
+        elif not where and kind in ("model_attributes_type", "dict_type", "model_type"):
+            parts.append("request body must be a JSON object")
+        elif kind in ("less_than_equal", "greater_than_equal") and where in RANGES:
+            lo, hi, unit = RANGES[where]
+            parts.append(f"{where} must be between {lo} and {hi} ({unit})")
+        else:
+            msg = msg.removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}" if where else msg)
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more problems")
+    return "; ".join(parts)
+
+
+async def _hotfn_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HotfnError)
+    if exc.status >= 500:
+        log.info("call error %s: %s", exc.status, exc.message)
+    return error_response(exc.status, exc.message, exc.headers())
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, describe_validation(exc.errors()))
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        message = "request body could not be read: send a UTF-8 JSON object"
+    return error_response(exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(500, "internal server error; the server log has details")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HotfnError, _hotfn_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(JsonBodies)
+
+
+class JsonBodies:
+    """Treat every /v2 request body as JSON whatever its Content-Type, as Fn does:
+    ``curl -d '{...}'`` sends form encoding and must still work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT")
+            and scope["path"].startswith("/v2/")
+        ):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)

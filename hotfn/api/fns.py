@@ -1,0 +1,92 @@
+"""/v2/fns routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from hotfn.api import views
+from hotfn.api.apps import ERRORS, PerPage
+from hotfn.api.models import ErrorBody, FnIn, FnList, FnOut
+from hotfn.errors import InvalidInput
+from hotfn.types import INVOKE_ENDPOINT
+
+router = APIRouter(prefix="/v2/fns", tags=["fns"])
+FN_ERRORS = {**ERRORS, 404: {"model": ErrorBody, "description": "Fn or app not found"}}
+
+
+def _annotations(body: FnIn) -> dict[str, Any] | None:
+    # A client may PUT back what it read: the server's own annotation is not stored.
+    if body.annotations is None:
+        return None
+    return {k: v for k, v in body.annotations.items() if k != INVOKE_ENDPOINT}
+
+
+@router.get("", response_model=FnList, responses={400: ERRORS[400]})
+async def list_fns(
+    request: Request,
+    app_id: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    per_page: PerPage = None,
+) -> dict[str, Any]:
+    """List fns ordered by name; ``app_id`` and ``name`` filter exactly."""
+    fns, next_cursor = await views.store(request).fns.list(app_id, name, cursor, per_page)
+    base = views.base_url(request)
+    return {"items": [views.fn_view(f, base) for f in fns], "next_cursor": next_cursor}
+
+
+@router.post("", response_model=FnOut, responses=FN_ERRORS)
+async def create_fn(request: Request, body: FnIn) -> dict[str, Any]:
+    """Create a fn in an existing app. 409 if the name is taken in that app."""
+    if body.id is not None:
+        raise InvalidInput("id cannot be provided when creating a fn")
+    for field in ("name", "app_id", "image"):
+        if getattr(body, field) is None:
+            raise InvalidInput(f"{field} is required")
+    assert body.name and body.app_id and body.image
+    fn = await views.store(request).fns.create(
+        body.app_id,
+        body.name,
+        body.image,
+        body.config,
+        _annotations(body),
+        memory=body.memory,
+        timeout=body.timeout,
+        idle_timeout=body.idle_timeout,
+        format=body.format,
+    )
+    return views.fn_view(fn, views.base_url(request))
+
+
+@router.get("/{fn_id}", response_model=FnOut, responses={404: FN_ERRORS[404]})
+async def get_fn(request: Request, fn_id: str) -> dict[str, Any]:
+    return views.fn_view(await views.store(request).fns.get(fn_id), views.base_url(request))
+
+
+@router.put("/{fn_id}", response_model=FnOut, responses=FN_ERRORS)
+async def update_fn(request: Request, fn_id: str, body: FnIn) -> dict[str, Any]:
+    """Merge into the fn: config/annotation keys set to "" are removed; name, id and
+    app_id cannot change (409)."""
+    fn = await views.store(request).fns.update(
+        fn_id,
+        id=body.id,
+        name=body.name,
+        app_id=body.app_id,
+        config=body.config,
+        annotations=_annotations(body),
+        image=body.image,
+        memory=body.memory,
+        timeout=body.timeout,
+        idle_timeout=body.idle_timeout,
+        format=body.format,
+    )
+    return views.fn_view(fn, views.base_url(request))
+
+
+@router.delete("/{fn_id}", status_code=204, response_class=Response, responses={404: ERRORS[404]})
+async def delete_fn(request: Request, fn_id: str) -> Response:
+    """Delete the fn and its triggers."""
+    await views.store(request).fns.delete(fn_id)
+    return Response(status_code=204)

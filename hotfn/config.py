@@ -1,0 +1,78 @@
+"""Server settings: command-line flags first, then ``HOTFN_*`` environment variables,
+then defaults. Everything the server reads from its environment is read here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _default_instance() -> str:
+    return os.environ.get("HOTFN_INSTANCE") or secrets.token_hex(4)
+
+
+@dataclass
+class Settings:
+    """Everything ``hotfn start`` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_url: str | None = None  # None → SQLite file in data_dir
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("HOTFN_DATA_DIR", "data")))
+    public_url: str | None = None  # base of invokeEndpoint / httpEndpoint; else request host
+    # Names this server's containers (label) so leftovers of its earlier runs can be found.
+    instance: str = field(default_factory=_default_instance)
+    # Agent
+    network_mode: str | None = None  # None → Docker's default
+    hot_start_timeout: float = 10.0
+    drain_timeout: float = 30.0
+    memory_budget_mb: int = 0  # 0 → 80 % of the machine's memory
+    max_containers_per_fn: int = 0  # 0 → number of CPUs × 2
+    max_queue_per_fn: int = 100
+    iofs_dir: Path | None = None  # None → <data_dir>/iofs
+    call_log_max_bytes: int = 64 * 1024
+    calls_retention_s: int = 7 * 24 * 3600
+    calls_max_per_fn: int = 1000
+    # Agent (added by the agent): extra labels on every container (tests label theirs),
+    # how long a call may wait for a container before 503, the FDK-socket wait.
+    container_labels: dict[str, str] = field(default_factory=dict)
+    max_queue_wait: float = 60.0
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'hotfn.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from ``HOTFN_*`` variables; explicit ``overrides`` (flags) win."""
+        s = cls(
+            host=os.environ.get("HOTFN_HOST", "127.0.0.1"),
+            port=_env_int("HOTFN_PORT", 8080),
+            db_url=os.environ.get("HOTFN_DB_URL") or None,
+            public_url=os.environ.get("HOTFN_PUBLIC_URL") or None,
+            network_mode=os.environ.get("HOTFN_NETWORK") or None,
+            hot_start_timeout=_env_float("HOTFN_HOT_START_TIMEOUT", 10.0),
+            drain_timeout=_env_float("HOTFN_DRAIN_TIMEOUT", 30.0),
+            memory_budget_mb=_env_int("HOTFN_MEMORY_BUDGET_MB", 0),
+            max_containers_per_fn=_env_int("HOTFN_MAX_CONTAINERS_PER_FN", 0),
+            max_queue_per_fn=_env_int("HOTFN_MAX_QUEUE_PER_FN", 100),
+            max_queue_wait=_env_float("HOTFN_MAX_QUEUE_WAIT", 60.0),
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(s, key, value)
+        return s

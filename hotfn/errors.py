@@ -1,0 +1,141 @@
+"""The exception tree of hotfn.
+
+Every error that can reach a caller is a :class:`HotfnError`. Each class carries the
+HTTP status it becomes; the API turns them into ``{"message": ...}`` responses in one
+place (``hotfn.api.errors``). Code below the API (store, agent, drivers) raises these
+and never builds HTTP responses itself; the drivers convert Docker and aiohttp errors
+into them, so nothing above a driver sees a third-party exception.
+
+    HotfnError                      500  something hotfn did not expect
+    ├── InvalidInput                400  the request is malformed or out of range
+    ├── Unauthorized                401  a token is required or wrong
+    ├── NotFound                    404  an object or its parent does not exist
+    ├── MethodNotAllowed            405
+    ├── Conflict                    409  a name is taken or an immutable field changed
+    ├── PayloadTooLarge             413  a body or header block is over its limit
+    └── CallError                        a call could not be completed
+        ├── FunctionFailed          502  the function raised / exited non-zero
+        ├── InvalidFunctionResponse 502  the container answered outside the contract
+        ├── OutOfMemory             502  the container was killed by the OOM killer
+        ├── ContainerInitFailed     502  the container never became ready
+        ├── ImageNotFound           502  the engine does not have the image
+        ├── TooBusy                 503  queue full; carries ``retry_after`` seconds
+        ├── EngineUnavailable       503  the Docker Engine cannot be reached
+        ├── ShuttingDown            503  the server is draining
+        ├── StartTimeout            504  the container did not become ready in time
+        └── FunctionTimeout         504  the call passed its deadline
+"""
+
+from __future__ import annotations
+
+
+class HotfnError(Exception):
+    """Base of every error hotfn reports to a caller."""
+
+    status: int = 500
+    default_message: str = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error asks for (e.g. ``Retry-After``)."""
+        return {}
+
+
+class InvalidInput(HotfnError):
+    status = 400
+    default_message = "invalid input"
+
+
+class Unauthorized(HotfnError):
+    status = 401
+    default_message = "a valid API token is required (Authorization: Bearer <token>)"
+
+
+class NotFound(HotfnError):
+    status = 404
+    default_message = "not found"
+
+
+class MethodNotAllowed(HotfnError):
+    status = 405
+    default_message = "method not allowed"
+
+
+class Conflict(HotfnError):
+    status = 409
+    default_message = "conflict"
+
+
+class PayloadTooLarge(HotfnError):
+    status = 413
+    default_message = "payload too large"
+
+
+class CallError(HotfnError):
+    """A call could not be completed; the subclass says why."""
+
+    status = 502
+    default_message = "call failed"
+
+
+class FunctionFailed(CallError):
+    status = 502
+    default_message = "function failed"
+
+
+class InvalidFunctionResponse(CallError):
+    status = 502
+    default_message = "error receiving function response"
+
+
+class OutOfMemory(CallError):
+    status = 502
+    default_message = "function ran out of memory"
+
+
+class ContainerInitFailed(CallError):
+    status = 502
+    default_message = "container failed to initialize"
+
+
+class ImageNotFound(CallError):
+    status = 502
+    default_message = "image not found"
+
+
+class TooBusy(CallError):
+    status = 503
+    default_message = "too many calls waiting for this function; retry later"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class EngineUnavailable(CallError):
+    status = 503
+    default_message = "the Docker Engine is not reachable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class ShuttingDown(CallError):
+    status = 503
+    default_message = "the server is shutting down"
+
+
+class StartTimeout(CallError):
+    status = 504
+    default_message = "container initialization timed out"
+
+
+class FunctionTimeout(CallError):
+    status = 504
+    default_message = "Timed out"

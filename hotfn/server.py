@@ -1,0 +1,81 @@
+"""Running a server: build the runtime at start, tear it down in stages at stop.
+
+Start: open the database and migrate, start change notifications, build the config
+cache, the call store, the driver and the agent (which removes this instance's
+leftover containers). Stop (uvicorn has already stopped accepting and waited for
+in-flight requests up to ``drain_timeout``): the agent drains and removes its
+containers, then call records are flushed and connections closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hotfn.agent.agent import Agent
+from hotfn.api.app import create_app
+from hotfn.config import Settings
+from hotfn.drivers.base import Driver
+from hotfn.runtime import Runtime
+from hotfn.store import Store
+from hotfn.store.cache import ConfigCache
+from hotfn.store.calls import CallStore
+from hotfn.store.db import Database
+
+log = logging.getLogger("hotfn")
+
+
+def _default_driver() -> Driver:
+    from hotfn.drivers.docker import DockerDriver
+
+    return DockerDriver()
+
+
+def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
+    """The whole server as an ASGI app (uvicorn runs it; tests may too)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.migrate()
+        store = Store.open(db, settings.instance)
+        await store.changes.start()
+        cache = ConfigCache(store)
+        calls = CallStore(db, settings)
+        drv = driver or _default_driver()
+        agent = Agent(drv, settings, calls)
+        cache.add_listener(agent.fn_changed)
+        await agent.start()
+        app.state.runtime = Runtime(settings, db, store, cache, calls, agent)
+        log.info("hotfn ready on %s (db: %s)", settings.host, db.url.get_backend_name())
+        try:
+            yield
+        finally:
+            await agent.shutdown()
+            await calls.close()
+            await store.changes.close()
+            await drv.close()
+            await db.close()
+
+    return create_app(lifespan)
+
+
+def serve(settings: Settings) -> None:
+    """Run in the foreground until Ctrl-C / SIGTERM."""
+    import uvicorn
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout),
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
