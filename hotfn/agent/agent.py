@@ -1,0 +1,389 @@
+"""The agent: decides where each call runs and owns container lifecycles.
+
+``Agent.call`` is the hot path: find the fn's pool (one dict lookup, one key
+comparison), take an idle container, forward the call over its kept-alive socket,
+queue the call record for a batched write. Nothing on that path touches the
+database, spawns a task or allocates more than a few small objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hotfn.agent.calls import CallLog, deadline_after, utcnow
+from hotfn.agent.capacity import MemoryBudget, machine_memory_mb
+from hotfn.agent.cold import ColdRunner
+from hotfn.agent.container import HotContainer
+from hotfn.agent.context import AgentContext, iofs_base, log
+from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
+from hotfn.agent.keepalive import KeepAlivePolicy
+from hotfn.agent.metrics import COLLECTOR, FnMetrics
+from hotfn.agent.pool import HotPool
+from hotfn.agent.transport import BrokenResponse, ConnectFailed
+from hotfn.config import Settings
+from hotfn.drivers.base import LABEL_INSTANCE, LABEL_MANAGED, Driver
+from hotfn.errors import (
+    CallError,
+    FunctionFailed,
+    FunctionTimeout,
+    HotfnError,
+    InvalidFunctionResponse,
+    OutOfMemory,
+    ShuttingDown,
+)
+from hotfn.store.calls import CallStore
+from hotfn.types import CallRecord, Target
+
+_TICK_S = 0.5  # housekeeping interval (idle timeouts, empty pools)
+_CONNECT_RETRIES = 2  # a dead idle container costs a retry, not a failed call
+
+
+class Agent:
+    """Runs calls of functions in containers.
+
+    ``driver`` talks to the engine, ``calls`` keeps call records and logs. Call
+    :meth:`start` once the event loop runs and :meth:`shutdown` at the end.
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        settings: Settings,
+        calls: CallStore,
+        keepalive: KeepAlivePolicy | None = None,
+        tick_s: float = _TICK_S,
+    ) -> None:
+        self.settings = settings
+        self.driver = driver
+        self.calls = calls
+        self.budget = MemoryBudget(settings.memory_budget_mb or machine_memory_mb() * 8 // 10)
+        self.budget.evictor = self._evict
+        self.ctx = AgentContext(driver, settings, self.budget, iofs_base(settings))
+        if keepalive is not None:
+            self.ctx.keepalive = keepalive
+        self.cold = ColdRunner(self.ctx)
+        self._pools: dict[str, HotPool] = {}  # fn id → current pool
+        self._draining: set[HotPool] = set()  # old configurations still finishing
+        self._metrics: dict[str, FnMetrics] = {}
+        self._accepting = False
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tick_s = tick_s
+        self._ticker: asyncio.Task[None] | None = None
+        self._detached: set[asyncio.Task[Any]] = set()
+        COLLECTOR.agents.add(self)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Remove leftovers of this instance's earlier runs and start housekeeping.
+
+        Never fails because the engine is down: that is logged, calls will then get
+        503 until it is back.
+        """
+        await asyncio.to_thread(_reset_dir, self.ctx.iofs_base)
+        try:
+            removed = await self.driver.remove_labelled(self._instance_labels())
+            if removed:
+                log.info("removed %d leftover containers of instance %s", removed, self._iname)
+        except HotfnError as exc:
+            log.warning("could not clean up leftover containers: %s", exc.message)
+        self._accepting = True
+        self._ticker = asyncio.create_task(self._tick_loop())
+
+    async def shutdown(self) -> None:
+        """Stop accepting calls, drain in-flight ones (bounded), remove containers."""
+        self._accepting = False
+        if self._inflight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.settings.drain_timeout)
+        for task in list(self._detached):
+            task.cancel()
+        await asyncio.gather(*self._detached, return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for pool in [*self._pools.values(), *self._draining]:
+            pool.drain()
+            for c in list(pool.containers):
+                pool.retire(c)
+        self._pools.clear()
+        self._draining.clear()
+        # Container removals (and anything else) in flight finish before we sweep.
+        while self.ctx.tasks:
+            await asyncio.gather(*list(self.ctx.tasks), return_exceptions=True)
+        try:
+            await self.driver.remove_labelled(self._instance_labels())
+        except HotfnError as exc:
+            log.warning("could not remove containers at shutdown: %s", exc.message)
+        await asyncio.to_thread(_reset_dir, self.ctx.iofs_base, False)
+        COLLECTOR.agents.discard(self)
+
+    @property
+    def _iname(self) -> str:
+        return self.settings.instance
+
+    def _instance_labels(self) -> dict[str, str]:
+        return {LABEL_MANAGED: "1", LABEL_INSTANCE: self._iname}
+
+    # -- calls ------------------------------------------------------------------
+
+    async def call(self, target: Target, req: CallRequest) -> CallResult:
+        """Run one call; raises ``HotfnError`` subclasses (mapped to HTTP by the API)."""
+        if not self._accepting:
+            raise ShuttingDown()
+        fn = target.fn
+        metrics = self._metrics.get(fn.id)
+        if metrics is None:
+            metrics = self._metrics[fn.id] = FnMetrics(fn.id)
+        record = CallRecord(req.call_id, fn.id, target.app.id, "running", utcnow())
+        call_log = CallLog(self.settings.call_log_max_bytes)
+        self._inflight += 1
+        self._idle.clear()
+        self.calls.running(record)
+        status = 500
+        try:
+            if fn.format == "default":
+                result = await self.cold.run(target, req, record, call_log, metrics)
+            else:
+                result = await self._call_hot(target, req, record, call_log, metrics)
+            status = 200
+            record.status = "success"
+            return result
+        except HotfnError as exc:
+            status = exc.status
+            record.status = "timeout" if isinstance(exc, FunctionTimeout) else "error"
+            record.error = exc.message
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away (nginx's convention)
+            record.status = "cancelled"
+            raise
+        finally:
+            record.http_status = status
+            record.completed_at = utcnow()
+            self.calls.finish(record, call_log if call_log else None)
+            metrics.call(status)
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    def call_detached(self, target: Target, req: CallRequest) -> None:
+        """Start a call in the background (``Fn-Invoke-Type: detached``)."""
+        if not self._accepting:
+            raise ShuttingDown()
+        task = asyncio.get_running_loop().create_task(self._detached_call(target, req))
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+
+    async def _detached_call(self, target: Target, req: CallRequest) -> None:
+        with contextlib.suppress(HotfnError):
+            await self.call(target, req)
+
+    def _pool(self, target: Target) -> HotPool:
+        pool = self._pools.get(target.fn.id)
+        if pool is not None and pool.key == target.key:
+            return pool
+        if pool is not None:
+            # The configuration changed: the old pool finishes its queue and goes.
+            self._retire_pool(pool)
+        metrics = self._metrics.get(target.fn.id) or FnMetrics(target.fn.id)
+        pool = self._pools[target.fn.id] = HotPool(target, self.ctx, metrics)
+        return pool
+
+    async def _call_hot(
+        self,
+        target: Target,
+        req: CallRequest,
+        record: CallRecord,
+        call_log: CallLog,
+        metrics: FnMetrics,
+    ) -> CallResult:
+        pool = self._pool(target)
+        t0 = time.perf_counter()
+        for attempt in range(_CONNECT_RETRIES + 1):
+            c = pool.try_acquire() or await pool.acquire()
+            t1 = time.perf_counter()
+            if attempt == 0:
+                record.queued_ms = (t1 - t0) * 1000
+                metrics.queue.observe(t1 - t0)
+            if c.calls == 0 and c.inflight == 1:
+                record.start_ms = c.start_ms
+                record.start_path = c.start_path
+            else:
+                record.start_path = "hot"
+            record.container_id = c.id
+            record.started_at = utcnow()
+            try:
+                return await self._send(pool, c, target, req, call_log, metrics, record, t1)
+            except ConnectFailed:
+                # Nothing was sent: the container died while idle; try another one.
+                if attempt == _CONNECT_RETRIES:
+                    raise InvalidFunctionResponse(
+                        "could not connect to the function's container"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self,
+        pool: HotPool,
+        c: HotContainer,
+        target: Target,
+        req: CallRequest,
+        call_log: CallLog,
+        metrics: FnMetrics,
+        record: CallRecord,
+        t1: float,
+    ) -> CallResult:
+        timeout = target.fn.timeout
+        client = c.client
+        assert client is not None
+        keep = True  # decided before release, so a bad container is never handed on
+        c.begin(call_log)
+        try:
+            try:
+                # The deadline counts from container assignment (Fn's rule).
+                async with asyncio.timeout(timeout):
+                    headers = request_headers(req, deadline_after(timeout))
+                    result = await client.call(headers, req.body)
+            except TimeoutError:
+                keep = False  # it may be stuck; a fresh one serves the next call
+                raise FunctionTimeout() from None
+            except BrokenResponse as exc:
+                keep = False
+                raise await self._broken(c, target, exc) from None
+            except (ConnectFailed, asyncio.CancelledError):
+                # ConnectFailed: nothing was sent, the caller retries elsewhere.
+                # Cancelled: the client went away mid-call; the connection is in an
+                # unknown state and Fn's contract has no cancel, so replace it.
+                keep = False
+                raise
+            status = result.status
+            if status not in (200, 502, 504):
+                keep = False
+        finally:
+            c.end(call_log)
+            run = time.perf_counter() - t1
+            record.run_ms = run * 1000
+            metrics.run.observe(run)
+            pool.record_run(run)
+            if not keep:
+                pool.retire(c)
+            pool.release(c)
+        if status == 200:
+            return result
+        if status == 502:
+            _log_error_body(call_log, result)
+            raise FunctionFailed()
+        if status == 504:
+            raise FunctionTimeout()
+        raise InvalidFunctionResponse(
+            f"error receiving function response: the container answered status {status}"
+        )
+
+    async def _broken(self, c: HotContainer, target: Target, exc: BrokenResponse) -> CallError:
+        """Why a call's connection broke: OOM, a crash, or garbage."""
+        status = await c.exit_status(2.0)
+        if status is not None and status.oom_killed:
+            return OutOfMemory(
+                f"function ran out of memory (limit {target.fn.memory} MB); "
+                "the container was killed by the OOM killer"
+            )
+        if status is not None and not status.running:
+            return InvalidFunctionResponse(
+                f"error receiving function response: the container exited with code "
+                f"{status.exit_code} during the call"
+            )
+        return InvalidFunctionResponse(f"error receiving function response: {exc}")
+
+    # -- configuration changes, eviction, housekeeping -------------------------
+
+    def fn_changed(self, fn_id: str) -> None:
+        """A fn (or its app) was changed or deleted: drain its pool.
+
+        Register with ``ConfigCache.add_listener``; the next call makes a new pool
+        from the new configuration.
+        """
+        pool = self._pools.pop(fn_id, None)
+        if pool is not None:
+            self._retire_pool(pool)
+
+    def _retire_pool(self, pool: HotPool) -> None:
+        pool.drain()
+        if not pool.empty:
+            self._draining.add(pool)
+
+    def _evict(self, needed_mb: int, requester: object | None) -> int:
+        """Free memory by retiring other functions' idle containers, LRU first."""
+        candidates = [
+            c
+            for pool in [*self._pools.values(), *self._draining]
+            if pool is not requester
+            for c in pool.free
+            if c.inflight == 0 and c.state == "idle"
+        ]
+        candidates.sort(key=lambda c: c.last_used)
+        freed = 0
+        for c in candidates:
+            if freed >= needed_mb:
+                break
+            freed += c.memory_mb
+            log.info("evicting idle container %s to free memory", c.name)
+            c.pool.retire(c)
+        return freed
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_s)
+            try:
+                self.housekeeping()
+            except Exception:
+                log.exception("agent housekeeping failed")
+
+    def housekeeping(self) -> None:
+        """Retire containers past their keep-alive; forget empty pools."""
+        now = time.monotonic()
+        for fn_id, pool in list(self._pools.items()):
+            pool.housekeeping(now)
+            if pool.empty and now - pool.last_used > 300:
+                del self._pools[fn_id]
+        for pool in list(self._draining):
+            if pool.empty:
+                self._draining.discard(pool)
+
+    # -- introspection (metrics, tests) ----------------------------------------
+
+    def pools(self) -> list[HotPool]:
+        return [*self._pools.values(), *self._draining]
+
+    def container_counts(self) -> Iterator[tuple[str, str, int]]:
+        for pool in self.pools():
+            for state, count in pool.counts().items():
+                yield pool.target.fn.id, state, count
+
+    def queue_depths(self) -> Iterator[tuple[str, int]]:
+        for pool in self.pools():
+            yield pool.target.fn.id, len(pool.waiters)
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+
+def _log_error_body(call_log: CallLog, result: CallResult) -> None:
+    if result.body:
+        call_log.add("fdk", result.body[:2000].decode(errors="replace"))
+
+
+def _reset_dir(path: Path, create: bool = True) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""Per-call bookkeeping: call ids, deadlines, the bounded log buffer.
+
+Everything here runs on the hot path of every call, so it is kept to a few
+microseconds: logs are appended to a
+bounded ``bytearray`` only when the function writes something.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hotfn.store.ids import new_id
+
+
+def new_call_id() -> str:
+    """A 26-character, time-sortable id (``hotfn.store.ids``: ULID layout, monotonic)."""
+    return new_id()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-11-29T11:54:51Z`` (Fn sends the deadline with second precision)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deadline_after(seconds: float) -> str:
+    return rfc3339(utcnow() + timedelta(seconds=seconds))
+
+
+class CallLog:
+    """The lines a function wrote during one call, bounded to ``limit`` bytes.
+
+    Lines past the limit are dropped and counted, so a chatty function cannot eat the
+    server's memory or the store; the text ends with a note saying how much was cut.
+    """
+
+    __slots__ = ("_buf", "dropped", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self.limit = limit
+        self.dropped = 0
+
+    def add(self, stream: str, line: str) -> None:
+        data = f"{stream}: {line}\n".encode(errors="replace")
+        if len(self._buf) + len(data) > self.limit:
+            self.dropped += len(data)
+            return
+        self._buf += data
+
+    def add_bytes(self, stream: str, data: bytes) -> None:
+        """Add a block of output (e.g. a cold container's stderr) line by line."""
+        for line in data.decode(errors="replace").splitlines():
+            self.add(stream, line)
+
+    def __bool__(self) -> bool:
+        return bool(self._buf) or self.dropped > 0
+
+    def text(self) -> str:
+        out = self._buf.decode(errors="replace")
+        if self.dropped:
+            out += f"[hotfn: {self.dropped} more bytes of log dropped (limit {self.limit})]\n"
+        return out

@@ -1,0 +1,324 @@
+"""The hot containers of one function configuration, and the calls waiting for them.
+
+Scheduling rules (design.md §7, and what Fn gets wrong):
+
+- a call takes a container with a free slot at once (most recently used first, so
+  surplus containers go idle and time out);
+- otherwise it queues (FIFO, bounded: ``max_queue_per_fn`` → 503 + Retry-After), and a
+  new container is started only if the queue exceeds what starting containers will
+  absorb *and* the busy containers are not expected to free up sooner than a new
+  container would be ready (from running averages of call and start times). Fn
+  starts one container per excess waiter, which at 16 callers on 2 cores starts
+  dozens of containers that steal CPU from the ones serving calls;
+- the number of containers per fn is capped (``hotfn.io/max-containers``, else
+  ``max_containers_per_fn``, else 2 × CPUs), and each reserves its fn's memory in
+  the server's budget (evicting other functions' idle containers when needed);
+- a waiter that has not been served within the start estimate re-evaluates, so a
+  wrong estimate (a call much slower than usual) costs at most one start time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from hotfn.agent.container import HotContainer
+from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
+from hotfn.agent.metrics import FnMetrics
+from hotfn.errors import HotfnError, ShuttingDown, TooBusy
+from hotfn.types import ANNOTATION_CONCURRENCY, ANNOTATION_MAX_CONTAINERS, Target
+
+_EWMA = 0.2  # weight of the newest sample in running averages
+_DEFAULT_START_S = 0.5  # start-time guess before the pool has started anything
+
+
+class HotPool:
+    """Containers and waiters of one ``Target.key``."""
+
+    def __init__(self, target: Target, ctx: AgentContext, metrics: FnMetrics | None = None) -> None:
+        self.target = target
+        self.metrics = metrics or FnMetrics(target.fn.id)
+        self.key = target.key
+        self.ctx = ctx
+        settings = ctx.settings
+        self.concurrency = int_setting(target.annotation(ANNOTATION_CONCURRENCY), 1, 1, 1024)
+        default_max = settings.max_containers_per_fn or cpu_count() * 2
+        self.max_containers = int_setting(
+            target.annotation(ANNOTATION_MAX_CONTAINERS), default_max, 1, 10_000
+        )
+        self.max_queue = settings.max_queue_per_fn
+        self.containers: set[HotContainer] = set()  # starting, idle or busy
+        self.free: list[HotContainer] = []  # running containers with a free slot
+        self.starting = 0
+        self.waiters: deque[asyncio.Future[HotContainer]] = deque()
+        self.draining = False
+        self.avg_run_s: float | None = None
+        self.avg_start_s: float | None = None
+        self.last_used = time.monotonic()
+        self._waiting_for_memory = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<HotPool {self.target.fn.name} containers={len(self.containers)} "
+            f"starting={self.starting} free={len(self.free)} waiters={len(self.waiters)}>"
+        )
+
+    # -- acquire / release ------------------------------------------------------
+
+    def try_acquire(self) -> HotContainer | None:
+        """A container with a free slot, taken now, or None (the fast path)."""
+        free = self.free
+        while free:
+            c = free[-1]
+            if c.state == "gone":
+                free.pop()
+                c.in_free = False
+                continue
+            c.inflight += 1
+            c.state = "busy"
+            if c.inflight >= self.concurrency:
+                free.pop()
+                c.in_free = False
+            self._observe_reuse(c)
+            return c
+        return None
+
+    async def acquire(self) -> HotContainer:
+        """A container for one call, waiting in the queue if needed."""
+        c = self.try_acquire()
+        if c is not None:
+            return c
+        if self.draining:
+            raise ShuttingDown("this function's configuration changed; retry")
+        self.ctx.budget.check_fits(self.target.fn.memory)
+        if len(self.waiters) >= self.max_queue:
+            raise TooBusy(
+                f"too many calls waiting for function {self.target.fn.name} "
+                f"({self.max_queue} queued); retry later",
+                retry_after=self._retry_after(),
+            )
+        fut: asyncio.Future[HotContainer] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        deadline = time.monotonic() + self.ctx.settings.max_queue_wait
+        try:
+            self._maybe_start()
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TooBusy(
+                        f"no container of function {self.target.fn.name} became free within "
+                        f"{self.ctx.settings.max_queue_wait:g} s; retry later",
+                        retry_after=self._retry_after(),
+                    )
+                recheck = max(self.avg_start_s or _DEFAULT_START_S, 0.05)
+                await asyncio.wait((fut,), timeout=min(recheck, remaining))
+                if fut.done():
+                    return fut.result()
+                self._maybe_start()  # the estimate was wrong: think again
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.release(fut.result())  # handed over just as we gave up
+            else:
+                fut.cancel()
+                try:
+                    self.waiters.remove(fut)
+                except ValueError:
+                    pass
+            raise
+
+    def release(self, c: HotContainer) -> None:
+        """Give back one slot of ``c`` after a call."""
+        c.inflight -= 1
+        now = time.monotonic()
+        c.last_used = now
+        self.last_used = now
+        if c.state == "gone":
+            return
+        if self._hand_over(c):
+            return
+        if self.draining:
+            # Old configuration: serve the calls already queued here, then go.
+            if c.inflight == 0:
+                self.retire(c)
+            return
+        if c.inflight == 0:
+            c.state = "idle"
+        if not c.in_free:
+            c.in_free = True
+            self.free.append(c)
+
+    def _hand_over(self, c: HotContainer) -> bool:
+        """Give a slot of ``c`` to the first live waiter; False if nobody waits."""
+        waiters = self.waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                c.inflight += 1
+                c.state = "busy"
+                fut.set_result(c)
+                return True
+        return False
+
+    def record_run(self, seconds: float) -> None:
+        avg = self.avg_run_s
+        self.avg_run_s = seconds if avg is None else avg + _EWMA * (seconds - avg)
+
+    def _observe_reuse(self, c: HotContainer) -> None:
+        if c.inflight == 1 and c.calls:
+            self.ctx.keepalive.observe_idle(self, time.monotonic() - c.last_used)
+
+    def _retry_after(self) -> int:
+        per_call = self.avg_run_s or 1.0
+        running = max(1, len(self.containers) - self.starting) * self.concurrency
+        return max(1, round(len(self.waiters) * per_call / running))
+
+    # -- growth -----------------------------------------------------------------
+
+    def _should_start(self) -> bool:
+        if self.draining or not self.waiters:
+            return False
+        total = len(self.containers)
+        if total >= self.max_containers:
+            return False
+        need = sum(1 for f in self.waiters if not f.done())
+        supply = self.starting * self.concurrency
+        if need <= supply:
+            return False
+        running = total - self.starting
+        if running == 0 or self.avg_run_s is None:
+            return True
+        # Would the queue beyond what starting containers absorb drain through the
+        # running containers before a new one could be ready?
+        expected_wait = (need - supply) / (running * self.concurrency) * self.avg_run_s
+        return expected_wait >= (self.avg_start_s or _DEFAULT_START_S)
+
+    def _maybe_start(self) -> None:
+        while self._should_start():
+            if not self.ctx.budget.try_reserve(self.target.fn.memory, self):
+                if not self._waiting_for_memory:
+                    self._waiting_for_memory = True
+                    self.ctx.budget.listen(self._memory_freed)
+                return
+            self.starting += 1
+            c = HotContainer(self, self.ctx)
+            self.containers.add(c)
+            self.ctx.spawn(self._start(c))
+
+    def _memory_freed(self) -> None:
+        self.ctx.budget.unlisten(self._memory_freed)
+        self._waiting_for_memory = False
+        self._maybe_start()
+
+    def poke(self) -> None:
+        """Re-evaluate growth (e.g. after a container died)."""
+        self._maybe_start()
+
+    async def _start(self, c: HotContainer) -> None:
+        try:
+            await c.start()
+        except BaseException as exc:
+            self.starting -= 1
+            self._forget(c)
+            self.ctx.spawn(c.remove())
+            if isinstance(exc, HotfnError):
+                log.warning("start of %s failed: %s", c.name, exc.message)
+                self._start_failed(exc)
+                return
+            raise
+        self.starting -= 1
+        start_s = c.start_ms / 1000
+        self.metrics.started("http-stream", c.start_path, start_s)
+        avg = self.avg_start_s
+        self.avg_start_s = start_s if avg is None else avg + _EWMA * (start_s - avg)
+        if c.exit is not None:  # died between becoming ready and now
+            self.retire(c)
+            self._maybe_start()
+            return
+        c.state = "idle"
+        c.last_used = time.monotonic()
+        while c.inflight < self.concurrency and self._hand_over(c):
+            pass
+        if self.draining:
+            if c.inflight == 0:
+                self.retire(c)
+        elif c.inflight < self.concurrency:
+            c.in_free = True
+            self.free.append(c)
+
+    def _start_failed(self, exc: HotfnError) -> None:
+        # Waiters others will serve keep waiting; if nothing else is running or
+        # starting, nobody will, so they all get the error (fast, not a queue timeout).
+        if self.containers:
+            return
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+    # -- shrink -----------------------------------------------------------------
+
+    def _forget(self, c: HotContainer) -> None:
+        if c in self.containers:
+            self.containers.discard(c)
+            self.ctx.budget.release(c.memory_mb)
+        if c.in_free:
+            c.in_free = False
+            try:
+                self.free.remove(c)
+            except ValueError:
+                pass
+
+    def retire(self, c: HotContainer) -> None:
+        """Remove ``c`` from the pool now and from the engine in the background."""
+        if c.state == "gone":
+            return
+        c.state = "gone"
+        self._forget(c)
+        self.ctx.spawn(c.remove())
+
+    def on_exit(self, c: HotContainer) -> None:
+        """The container stopped on its own (crash, OOM): drop it; calls in flight on it
+        fail by themselves (and read its exit status). The next call, or a waiter,
+        starts a replacement."""
+        self.retire(c)
+        self._maybe_start()
+
+    def drain(self) -> None:
+        """Stop giving this pool new calls: idle containers go now, busy ones once
+        they have served the calls already queued here."""
+        self.draining = True
+        for c in list(self.free):
+            if c.inflight == 0:
+                self.retire(c)
+
+    def evict_idle(self, needed_mb: int) -> int:
+        """Retire idle containers (oldest first) to free ``needed_mb``; return MB freed."""
+        freed = 0
+        for c in sorted(self.free, key=lambda c: c.last_used):
+            if freed >= needed_mb:
+                break
+            if c.inflight == 0 and c.state == "idle":
+                freed += c.memory_mb
+                self.retire(c)
+        return freed
+
+    def housekeeping(self, now: float) -> None:
+        """Retire containers the keep-alive policy no longer wants (agent tick)."""
+        policy = self.ctx.keepalive
+        for c in list(self.free):
+            if c.inflight == 0 and c.state == "idle":
+                if policy.should_retire(self, c, now - c.last_used):
+                    self.retire(c)
+
+    @property
+    def empty(self) -> bool:
+        return not self.containers and not self.waiters and self.starting == 0
+
+    def counts(self) -> dict[str, int]:
+        """Containers by state, for metrics."""
+        out = {"starting": 0, "idle": 0, "busy": 0}
+        for c in self.containers:
+            if c.state in out:
+                out[c.state] += 1
+        return out

@@ -1,0 +1,95 @@
+"""``POST /invoke/{fn_id}`` and ``ANY /t/{app_name}/{source}``: calls into functions.
+
+Plain Starlette endpoints (not FastAPI routes): no validation or dependency layer on
+the hot path. Configuration comes from the in-memory ``runtime.cache`` only, never
+the database. Every response carries ``Fn-Call-Id``, error responses too.
+
+Mapping (design.md §2): ``/invoke`` answers 200 with the function's body and headers;
+triggers take the status from ``Fn-Http-Status`` and unwrap ``Fn-Http-H-*``. Errors
+are ``{"message": ...}`` with the status of the ``HotfnError`` (502 function failed,
+504 timed out, 503 + Retry-After too busy, ...).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hotfn.agent.calls import new_call_id
+from hotfn.agent.httpstream import (
+    CallRequest,
+    RawHeaders,
+    invoke_response_headers,
+    trigger_response,
+)
+from hotfn.api.errors import error_response
+from hotfn.errors import HotfnError
+from hotfn.runtime import Runtime
+
+# Statuses whose responses must not have a body (RFC 9110).
+_NO_BODY = frozenset({204, 304})
+
+
+class RawResponse(Response):
+    """A response built straight from raw header pairs (no re-encoding per call)."""
+
+    def __init__(self, body: bytes, status: int, headers: RawHeaders) -> None:
+        self.status_code = status
+        self.background = None
+        if status in _NO_BODY or 100 <= status < 200:
+            body = b""
+            headers = [h for h in headers if h[0] != b"content-type"]
+        else:
+            headers.append((b"content-length", str(len(body)).encode()))
+        self.body = body
+        self.raw_headers = headers
+
+
+def _headers(request: Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+
+
+def _error(exc: HotfnError, call_id: str) -> Response:
+    headers = exc.headers()
+    headers["Fn-Call-Id"] = call_id
+    return error_response(exc.status, exc.message, headers)
+
+
+async def invoke(request: Request) -> Response:
+    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
+    runtime: Runtime = request.app.state.runtime
+    call_id = new_call_id()
+    try:
+        target = await runtime.cache.target(request.path_params["fn_id"])
+        body = await request.body()
+        headers = _headers(request)
+        # The URL is only sent to default-format functions (FN_REQUEST_URL); building
+        # it costs more than the rest of this function.
+        url = str(request.url) if target.fn.format == "default" else ""
+        req = CallRequest(call_id, request.method, url, headers, body)
+        if request.headers.get("fn-invoke-type") == "detached":
+            runtime.agent.call_detached(target, req)
+            return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
+        result = await runtime.agent.call(target, req)
+    except HotfnError as exc:
+        return _error(exc, call_id)
+    return RawResponse(result.body, 200, invoke_response_headers(result, call_id))
+
+
+async def trigger(request: Request) -> Response:
+    """``/t/{app_name}/{source}``, any method: the fn behind an HTTP trigger."""
+    runtime: Runtime = request.app.state.runtime
+    call_id = new_call_id()
+    try:
+        source = "/" + request.path_params["source"]
+        target, _trig = await runtime.cache.trigger(request.path_params["app_name"], source)
+        body = await request.body()
+        req = CallRequest(
+            call_id, request.method, str(request.url), _headers(request), body, trigger=True
+        )
+        result = await runtime.agent.call(target, req)
+    except HotfnError as exc:
+        return _error(exc, call_id)
+    status, headers = trigger_response(result, call_id)
+    body = b"" if request.method == "HEAD" else result.body
+    return RawResponse(body, status, headers)

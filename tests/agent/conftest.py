@@ -1,0 +1,112 @@
+"""Factories for agent unit tests on the fake driver."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hotfn.agent.agent import Agent
+from hotfn.agent.calls import new_call_id
+from hotfn.agent.httpstream import CallRequest
+from hotfn.config import Settings
+from hotfn.drivers.fake import FakeDriver, FakeImage
+from hotfn.store import tables
+from hotfn.store.calls import CallStore
+from hotfn.types import App, Fn, Target
+
+
+class EngineHolder:
+    """A ``Database``-like object: what ``CallStore`` needs."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[EngineHolder]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.metadata.create_all)
+    yield EngineHolder(engine)
+    await engine.dispose()
+
+
+MakeTarget = Callable[..., Target]
+
+
+@pytest.fixture
+def make_target() -> MakeTarget:
+    def make(
+        image: str = "fake/echo",
+        annotations: dict[str, Any] | None = None,
+        app_config: dict[str, str] | None = None,
+        fn_id: str | None = None,
+        **fn_fields: Any,
+    ) -> Target:
+        app = App(id="A" * 26, name="app", config=app_config or {})
+        fn = Fn(
+            id=fn_id or new_call_id(),
+            name="fn" + secrets.token_hex(2),
+            app_id=app.id,
+            image=image,
+            annotations=annotations or {},
+            **fn_fields,
+        )
+        return Target(app=app, fn=fn)
+
+    return make
+
+
+def request(body: bytes | str = b"hi", trigger: bool = False, **kw: Any) -> CallRequest:
+    data = body.encode() if isinstance(body, str) else body
+    headers = kw.pop("headers", [("content-type", "text/plain")])
+    return CallRequest(
+        call_id=new_call_id(),
+        method=kw.pop("method", "POST"),
+        url=kw.pop("url", "http://127.0.0.1/invoke/x"),
+        headers=headers,
+        body=data,
+        trigger=trigger,
+    )
+
+
+@pytest.fixture
+async def make_agent(
+    tmp_path: Path, db: EngineHolder
+) -> AsyncIterator[Callable[..., Awaitable[Agent]]]:
+    """Started agents on a fake driver; shut down (and checked clean) at the end."""
+    made: list[tuple[Agent, FakeDriver, CallStore]] = []
+
+    async def make(
+        images: dict[str, FakeImage] | None = None,
+        driver: FakeDriver | None = None,
+        tick_s: float = 0.05,
+        **settings: Any,
+    ) -> Agent:
+        drv = driver or FakeDriver(images or {"fake/echo": FakeImage()})
+        settings.setdefault("instance", "t" + secrets.token_hex(3))
+        settings.setdefault("max_queue_wait", 5.0)
+        s = Settings(data_dir=tmp_path, iofs_dir=tmp_path / "iofs", **settings)
+        store = CallStore(db, s, flush_interval=0.05, grace_s=0.05)
+        agent = Agent(drv, s, store, tick_s=tick_s)
+        made.append((agent, drv, store))
+        await agent.start()
+        return agent
+
+    yield make
+    for agent, drv, store in made:
+        await agent.shutdown()
+        await store.close()
+        assert not drv.running(), "containers left running after shutdown"
+        await drv.close()
+
+
+def fake(agent: Agent) -> FakeDriver:
+    drv = agent.driver
+    assert isinstance(drv, FakeDriver)
+    return drv
