@@ -136,7 +136,9 @@ class Agent:
 
     # -- calls ------------------------------------------------------------------
 
-    async def call(self, target: Target, req: CallRequest) -> CallResult:
+    async def call(
+        self, target: Target, req: CallRequest, record: CallRecord | None = None
+    ) -> CallResult:
         """Run one call; raises ``HotfnError`` subclasses (mapped to HTTP by the API)."""
         if not self._accepting:
             raise ShuttingDown()
@@ -144,11 +146,14 @@ class Agent:
         metrics = self._metrics.get(fn.id)
         if metrics is None:
             metrics = self._metrics[fn.id] = FnMetrics(fn.id)
-        record = CallRecord(req.call_id, fn.id, target.app.id, "running", utcnow())
+        if record is None:
+            record = CallRecord(req.call_id, fn.id, target.app.id, "running", utcnow())
+            self.calls.running(record)
+        else:
+            record.status = "running"
         call_log = CallLog(self.settings.call_log_max_bytes)
         self._inflight += 1
         self._idle.clear()
-        self.calls.running(record)
         status = 500
         try:
             if fn.format == "default":
@@ -180,13 +185,16 @@ class Agent:
         """Start a call in the background (``Fn-Invoke-Type: detached``)."""
         if not self._accepting:
             raise ShuttingDown()
-        task = asyncio.get_running_loop().create_task(self._detached_call(target, req))
+        # Visible to the calls API at once, as "queued".
+        record = CallRecord(req.call_id, target.fn.id, target.app.id, "queued", utcnow())
+        self.calls.running(record)
+        task = asyncio.get_running_loop().create_task(self._detached_call(target, req, record))
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
 
-    async def _detached_call(self, target: Target, req: CallRequest) -> None:
+    async def _detached_call(self, target: Target, req: CallRequest, record: CallRecord) -> None:
         with contextlib.suppress(HotfnError):
-            await self.call(target, req)
+            await self.call(target, req, record)
 
     def _pool(self, target: Target) -> HotPool:
         pool = self._pools.get(target.fn.id)

@@ -115,7 +115,9 @@ class HotPool:
                 await asyncio.wait((fut,), timeout=min(recheck, remaining))
                 if fut.done():
                     return fut.result()
-                self._maybe_start()  # the estimate was wrong: think again
+                # Waited as long as a start takes: the estimate was wrong (a call is
+                # much slower than usual), so a new container is worth it now.
+                self._maybe_start(force=True)
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self.release(fut.result())  # handed over just as we gave up
@@ -175,7 +177,7 @@ class HotPool:
 
     # -- growth -----------------------------------------------------------------
 
-    def _should_start(self) -> bool:
+    def _should_start(self, force: bool = False) -> bool:
         if self.draining or not self.waiters:
             return False
         total = len(self.containers)
@@ -186,15 +188,15 @@ class HotPool:
         if need <= supply:
             return False
         running = total - self.starting
-        if running == 0 or self.avg_run_s is None:
+        if force or running == 0 or self.avg_run_s is None:
             return True
         # Would the queue beyond what starting containers absorb drain through the
         # running containers before a new one could be ready?
         expected_wait = (need - supply) / (running * self.concurrency) * self.avg_run_s
         return expected_wait >= (self.avg_start_s or _DEFAULT_START_S)
 
-    def _maybe_start(self) -> None:
-        while self._should_start():
+    def _maybe_start(self, force: bool = False) -> None:
+        while self._should_start(force):
             if not self.ctx.budget.try_reserve(self.target.fn.memory, self):
                 if not self._waiting_for_memory:
                     self._waiting_for_memory = True
@@ -204,6 +206,7 @@ class HotPool:
             c = HotContainer(self, self.ctx)
             self.containers.add(c)
             self.ctx.spawn(self._start(c))
+            force = False  # one forced start per re-evaluation
 
     def _memory_freed(self) -> None:
         self.ctx.budget.unlisten(self._memory_freed)

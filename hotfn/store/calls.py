@@ -145,7 +145,9 @@ class CallStore:
                 if p.log is None:
                     continue
                 text = p.log.text()
-                if len(text) > limit:
+                # CallLog is already bounded (plus a one-line note of what it dropped);
+                # this guards against other log sources.
+                if len(text) > limit + 256:
                     text = text[:limit] + "\n[hotfn: log truncated]\n"
                 if text:
                     logs.append(

@@ -1,0 +1,131 @@
+"""CallStore: batched writes, reads, logs, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hotfn.agent.calls import CallLog, new_call_id
+from hotfn.config import Settings
+from hotfn.errors import NotFound
+from hotfn.store import tables
+from hotfn.store.calls import CallStore
+from hotfn.types import CallRecord
+
+
+class Db:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.metadata.create_all)
+    s = CallStore(
+        Db(engine),
+        Settings(data_dir=tmp_path, call_log_max_bytes=200, calls_max_per_fn=5),
+        flush_interval=0.05,
+        grace_s=0.05,
+    )
+    yield s
+    await s.close()
+    await engine.dispose()
+
+
+def record(fn_id: str = "F", created: datetime | None = None, **kw: object) -> CallRecord:
+    rec = CallRecord(new_call_id(), fn_id, "A", "success", created or datetime.now(UTC))
+    for k, v in kw.items():
+        setattr(rec, k, v)
+    return rec
+
+
+async def test_finish_is_written_in_background(store: CallStore) -> None:
+    rec = record(http_status=200, run_ms=1.5, start_path="hot")
+    store.finish(rec, None)
+    await asyncio.sleep(0.3)
+    assert not store._pending
+    got = await store.get("F", rec.id)
+    assert got.http_status == 200 and got.run_ms == 1.5 and got.start_path == "hot"
+    assert got.created_at.tzinfo is not None
+
+
+async def test_running_call_is_visible(store: CallStore) -> None:
+    rec = record()
+    rec.status = "running"
+    store.running(rec)
+    assert (await store.get("F", rec.id)).status == "running"
+    items, _ = await store.list("F")
+    assert [r.id for r in items] == [rec.id]
+
+
+async def test_get_unknown_or_other_fn_is_404(store: CallStore) -> None:
+    rec = record()
+    store.finish(rec, None)
+    with pytest.raises(NotFound):
+        await store.get("OTHER", rec.id)
+    with pytest.raises(NotFound):
+        await store.get("F", "nope")
+    with pytest.raises(NotFound):
+        await store.get_log("F", "nope")
+
+
+async def test_log_is_kept_and_bounded(store: CallStore) -> None:
+    rec = record()
+    log = CallLog(200)
+    for i in range(50):
+        log.add("stderr", f"line {i}")
+    store.finish(rec, log)
+    text = await store.get_log("F", rec.id)
+    assert text.startswith("stderr: line 0\n")
+    assert "dropped" in text and len(text) < 400
+
+
+async def test_no_log_reads_as_empty(store: CallStore) -> None:
+    rec = record()
+    store.finish(rec, None)
+    assert await store.get_log("F", rec.id) == ""
+
+
+async def test_list_newest_first_with_cursor(store: CallStore) -> None:
+    recs = [record() for _ in range(5)]
+    for r in recs:
+        store.finish(r, None)
+    page1, cursor = await store.list("F", per_page=3)
+    assert [r.id for r in page1] == [r.id for r in reversed(recs)][:3]
+    assert cursor
+    page2, cursor2 = await store.list("F", cursor=cursor, per_page=3)
+    assert [r.id for r in page2] == [recs[1].id, recs[0].id] and cursor2 is None
+
+
+async def test_prune_applies_retention_and_per_fn_cap(store: CallStore) -> None:
+    old = record(created=datetime.now(UTC) - timedelta(days=30))
+    store.finish(old, None)
+    recs = [record() for _ in range(8)]
+    for r in recs:
+        store.finish(r, None)
+    await store.flush()
+    removed = await store.prune()
+    assert removed == 4  # the old one, then the cap of 5 removes 3 more
+    items, _ = await store.list("F", per_page=100)
+    assert [r.id for r in items] == [r.id for r in reversed(recs)][:5]
+
+
+async def test_close_flushes(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.metadata.create_all)
+    s = CallStore(Db(engine), Settings(data_dir=tmp_path), flush_interval=60)
+    rec = record()
+    s.finish(rec, None)
+    await s.close()
+    s2 = CallStore(Db(engine), Settings(data_dir=tmp_path))
+    assert (await s2.get("F", rec.id)).id == rec.id
+    await s2.close()
+    await engine.dispose()
