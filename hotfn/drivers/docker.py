@@ -1,0 +1,432 @@
+"""The Docker driver: :class:`DockerDriver`, the :class:`~hotfn.drivers.base.Driver`
+protocol on a real Docker Engine, over the Engine API on its unix socket.
+
+JSON endpoints go through aiodocker (one pooled aiohttp session); the hijacked attach
+of cold runs and followed logs go through :mod:`hotfn.drivers.docker_attach`, which
+can half-close stdin. Every aiodocker/aiohttp error is turned into a hotfn exception
+here (:func:`engine_errors`); nothing above this module sees a third-party error.
+
+Containers are hardened as in design.md §7 (:func:`container_config`): ``--init``,
+read-only root filesystem, a bounded tmpfs on ``/tmp`` (the iofs bind mount at
+``/tmp/iofs`` lands on top of it: the engine mounts shallower targets first), user
+1000:1000, no capabilities, no-new-privileges, memory = memory+swap, pids and
+nofile limits, the configured network, and hotfn's labels.
+
+A cold run costs create + attach + start + feed + wait + remove. The slow part is
+``start`` (runc); the driver keeps the rest off it: attach right after create,
+wait issued while output streams, no log files for cold containers (their output
+comes through the attach), and an exit-code-0 run skips the OOM inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiodocker
+import aiohttp
+from aiodocker.containers import DockerContainer
+from aiodocker.exceptions import DockerError
+
+from hotfn.drivers.base import (
+    IOFS_MOUNT,
+    LABEL_KIND,
+    LABEL_MANAGED,
+    ColdResult,
+    ContainerSpec,
+    Driver,
+    ExitStatus,
+    ImageInfo,
+    LogLine,
+)
+from hotfn.drivers.docker_attach import (
+    STDERR,
+    STDOUT,
+    AttachStream,
+    EngineRefused,
+    follow_logs,
+    request,
+)
+from hotfn.errors import (
+    ContainerInitFailed,
+    EngineUnavailable,
+    HotfnError,
+    ImageNotFound,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
+_CONNECTION_ERROR = 900  # aiodocker's status for "cannot connect"
+_STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
+
+
+def default_socket() -> str:
+    """``$DOCKER_HOST`` if it names a unix socket, else the engine's usual socket."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET
+
+
+def _convert(status: int, message: str, what: str, image: str | None) -> HotfnError:
+    if status == _CONNECTION_ERROR:
+        return EngineUnavailable(f"the Docker Engine is not reachable: {message}")
+    if status == 404:
+        if image is None:
+            return NotFound(message)
+        if "image" in message.lower():
+            return ImageNotFound(message)  # the engine's own words, e.g. "No such image: x"
+    return HotfnError(f"the Docker Engine refused to {what}: {message}")
+
+
+@contextlib.contextmanager
+def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
+    """Turn engine and transport errors raised inside into hotfn exceptions.
+
+    ``what`` completes "the Docker Engine refused to ...". With ``image`` (creating
+    a container) a 404 is :class:`ImageNotFound`; without it, :class:`NotFound`.
+    """
+    try:
+        yield
+    except DockerError as exc:
+        raise _convert(exc.status, exc.message, what, image) from exc
+    except EngineRefused as exc:
+        raise _convert(exc.engine_status, exc.message, what, image) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
+    except TimeoutError as exc:
+        raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
+
+
+def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[str, Any]:
+    """The Engine API body that creates ``spec``'s container (hardening included).
+
+    Cold containers get their stdin attached and closed after the body
+    (``OpenStdin``, ``StdinOnce``) and no log driver (the attach carries the output);
+    hot ones keep a bounded json-file log for :meth:`DockerDriver.logs`.
+    """
+    h = spec.hardening
+    memory = spec.memory_mb * 1024 * 1024
+    host: dict[str, Any] = {
+        "Init": h.init,
+        "ReadonlyRootfs": h.read_only_rootfs,
+        "Memory": memory,
+        "MemorySwap": memory,
+        "LogConfig": (
+            {"Type": "none", "Config": {}}
+            if kind == "cold"
+            else {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+        ),
+    }
+    if h.tmpfs_tmp:
+        host["Tmpfs"] = {"/tmp": h.tmpfs_tmp}
+    if h.cap_drop_all:
+        host["CapDrop"] = ["ALL"]
+    if h.no_new_privileges:
+        host["SecurityOpt"] = ["no-new-privileges"]
+    if h.pids_limit is not None:
+        host["PidsLimit"] = h.pids_limit
+    if h.nofile is not None:
+        host["Ulimits"] = [{"Name": "nofile", "Soft": h.nofile, "Hard": h.nofile}]
+    if spec.network_mode:
+        host["NetworkMode"] = spec.network_mode
+    if spec.iofs_dir is not None:
+        host["Mounts"] = [
+            {"Type": "bind", "Source": str(spec.iofs_dir), "Target": IOFS_MOUNT, "ReadOnly": False}
+        ]
+    config: dict[str, Any] = {
+        "Image": spec.image,
+        "Env": [f"{k}={v}" for k, v in spec.env.items()],
+        "Labels": {LABEL_MANAGED: "1", LABEL_KIND: kind, **spec.labels},
+        "Tty": False,
+        "HostConfig": host,
+    }
+    if h.user:
+        config["User"] = h.user
+    if spec.cmd is not None:
+        config["Cmd"] = list(spec.cmd)
+    if spec.entrypoint is not None:
+        config["Entrypoint"] = list(spec.entrypoint)
+    if kind == "cold":
+        config.update(
+            AttachStdin=True, AttachStdout=True, AttachStderr=True, OpenStdin=True, StdinOnce=True
+        )
+    return config
+
+
+def _exit_status(state: Mapping[str, Any]) -> ExitStatus:
+    running = bool(state.get("Running"))
+    never_ran = state.get("Status") == "created"
+    return ExitStatus(
+        running=running,
+        exit_code=None if running or never_ran else int(state.get("ExitCode", 0)),
+        oom_killed=bool(state.get("OOMKilled")),
+        error=str(state.get("Error") or "") or None,
+    )
+
+
+class DockerDriver:
+    """The real engine. Create it anywhere; it connects on first use (in a loop).
+
+    ``socket_path``: the engine's unix socket (default: ``$DOCKER_HOST`` if it is a
+    ``unix://`` URL, else ``/var/run/docker.sock``). ``request_timeout``: seconds an
+    ordinary request (not wait/attach/logs) may take before the engine is declared
+    unavailable.
+    """
+
+    def __init__(self, socket_path: str | None = None, *, request_timeout: float = 60.0) -> None:
+        self.socket_path = socket_path or default_socket()
+        self.request_timeout = request_timeout
+        self._docker: aiodocker.Docker | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    def _client(self) -> aiodocker.Docker:
+        if self._docker is None:
+            self._docker = aiodocker.Docker(
+                url=f"unix://{self.socket_path}",
+                timeout=aiohttp.ClientTimeout(
+                    total=self.request_timeout, sock_connect=min(5.0, self.request_timeout)
+                ),
+            )
+        return self._docker
+
+    def _container(self, container_id: str) -> DockerContainer:
+        return self._client().containers.container(container_id)
+
+    # -- engine and images -----------------------------------------------------------
+
+    async def ping(self) -> None:
+        with engine_errors("answer a ping"):
+            await self._client().version()
+
+    async def inspect_image(self, image: str) -> ImageInfo:
+        with engine_errors(f"inspect image {image}", image=image):
+            data = await self._client().images.inspect(image)
+        config = data.get("Config") or {}
+        return ImageInfo(
+            id=str(data["Id"]), size=int(data.get("Size") or 0), user=str(config.get("User") or "")
+        )
+
+    async def image_exists(self, image: str) -> bool:
+        try:
+            await self.inspect_image(image)
+        except ImageNotFound:
+            return False
+        return True
+
+    # -- hot containers ----------------------------------------------------------------
+
+    async def _create(self, spec: ContainerSpec, kind: Literal["hot", "cold"]) -> str:
+        config = container_config(spec, kind)
+        with engine_errors(f"create container {spec.name}", image=spec.image):
+            container = await self._client().containers.create(config, name=spec.name)
+        return container.id
+
+    async def start(self, spec: ContainerSpec) -> str:
+        container_id = await self._create(spec, "hot")
+        try:
+            await self._start(container_id, spec.name)
+        except BaseException:
+            await self._remove_now(container_id)
+            raise
+        return container_id
+
+    async def _start(self, container_id: str, name: str) -> None:
+        """Start a created container. The engine refusing is the image's fault (no
+        such entrypoint, bad user...): :class:`ContainerInitFailed` with its words."""
+        try:
+            with engine_errors(f"start container {name}"):
+                await self._container(container_id).start()
+        except HotfnError as exc:
+            if type(exc) is HotfnError:
+                raise ContainerInitFailed(f"container failed to start: {exc.message}") from exc
+            raise
+
+    async def _wait_code(self, container_id: str) -> int | None:
+        """Block until the container is not running; its exit code (None if gone)."""
+        try:
+            with engine_errors("wait for a container"):
+                answer = await self._container(container_id).wait(condition="not-running")
+        except NotFound:
+            return None
+        return int(answer.get("StatusCode", -1))
+
+    async def wait(self, container_id: str) -> ExitStatus:
+        code = await self._wait_code(container_id)
+        if code is None:
+            return ExitStatus(running=False, exit_code=None)
+        try:
+            return await self.inspect(container_id)
+        except NotFound:  # removed meanwhile: the wait's answer is all there is
+            return ExitStatus(running=False, exit_code=code)
+
+    async def inspect(self, container_id: str) -> ExitStatus:
+        with engine_errors("inspect a container"):
+            data = await self._container(container_id).show()
+        return _exit_status(data.get("State") or {})
+
+    async def logs(self, container_id: str) -> AsyncIterator[LogLine]:
+        pending: dict[int, bytearray] = {STDOUT: bytearray(), STDERR: bytearray()}
+        with engine_errors("follow a container's logs"):
+            async with contextlib.aclosing(follow_logs(self.socket_path, container_id)) as frames:
+                async for stream, data in frames:
+                    buf = pending.get(stream)
+                    if buf is None:
+                        continue
+                    buf += data
+                    start = 0
+                    while (end := buf.find(b"\n", start)) >= 0 or len(buf) - start > MAX_LOG_LINE:
+                        cut = end if end >= 0 else start + MAX_LOG_LINE
+                        yield LogLine(_STREAMS[stream], buf[start:cut].decode("utf-8", "replace"))
+                        start = cut + 1 if end >= 0 else cut
+                    del buf[:start]
+        for stream, buf in pending.items():
+            if buf:
+                yield LogLine(_STREAMS[stream], buf.decode("utf-8", "replace"))
+
+    async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
+        try:
+            with engine_errors("kill a container"):
+                await self._container(container_id).kill(signal=signal)
+        except NotFound:
+            pass
+        except HotfnError as exc:
+            if "is not running" not in exc.message:
+                raise
+
+    async def remove(self, container_id: str) -> None:
+        try:
+            with engine_errors("remove a container"):
+                await self._container(container_id).delete(force=True, v=True)
+        except NotFound:
+            pass
+        except HotfnError as exc:
+            if "already in progress" not in exc.message:
+                raise
+
+    async def list_labelled(self, labels: Mapping[str, str]) -> list[str]:
+        filters = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
+        with engine_errors("list containers"):
+            containers = await self._client().containers.list(all=True, filters=filters)
+        return [c.id for c in containers]
+
+    async def remove_labelled(self, labels: Mapping[str, str]) -> int:
+        ids = await self.list_labelled(labels)
+        await asyncio.gather(*(self.remove(i) for i in ids))
+        return len(ids)
+
+    async def update_memory(self, container_id: str, memory_mb: int) -> None:
+        memory = memory_mb * 1024 * 1024
+        with engine_errors("update a container's memory"):
+            async with asyncio.timeout(self.request_timeout):
+                await request(
+                    self.socket_path,
+                    "POST",
+                    f"/containers/{container_id}/update",
+                    {"Memory": memory, "MemorySwap": memory},
+                )
+
+    # -- cold runs -----------------------------------------------------------------------
+
+    async def run_cold(
+        self,
+        spec: ContainerSpec,
+        stdin: bytes,
+        time_limit: float,
+        stderr_limit: int = 64 * 1024,
+    ) -> ColdResult:
+        t0 = time.perf_counter()
+        container_id = await self._create(spec, "cold")
+        try:
+            with engine_errors("attach to a container"):
+                attach = await AttachStream.open(self.socket_path, container_id)
+            try:
+                await self._start(container_id, spec.name)
+                started = time.perf_counter()
+                return await self._converse(
+                    container_id, attach, stdin, time_limit, stderr_limit, t0, started
+                )
+            finally:
+                await attach.close()
+        finally:
+            await self._remove_now(container_id)
+
+    async def _converse(
+        self,
+        container_id: str,
+        attach: AttachStream,
+        stdin: bytes,
+        time_limit: float,
+        stderr_limit: int,
+        t0: float,
+        started: float,
+    ) -> ColdResult:
+        """Feed stdin, read output to EOF and wait, all within ``time_limit``."""
+        stdout: list[bytes] = []
+        stderr = bytearray()
+        exit_code: int | None = None
+        timed_out = oom = False
+        feed = asyncio.create_task(attach.feed_stdin(stdin))
+        waiter = asyncio.create_task(self._wait_code(container_id))
+        try:
+            async with asyncio.timeout(time_limit):
+                with engine_errors("stream a container's output"):
+                    while (frame := await attach.read_frame()) is not None:
+                        stream, data = frame
+                        if stream == STDOUT:
+                            stdout.append(data)
+                        elif stream == STDERR and len(stderr) < stderr_limit:
+                            stderr += data[: stderr_limit - len(stderr)]
+                exit_code = await waiter
+                if exit_code != 0:  # only a failed run can have been OOM-killed
+                    oom = (await self.inspect(container_id)).oom_killed
+        except TimeoutError:
+            timed_out = True
+            await self.kill(container_id)
+        finally:
+            for task in (feed, waiter):
+                task.cancel()
+            await asyncio.gather(feed, waiter, return_exceptions=True)
+        return ColdResult(
+            exit_code=exit_code,
+            stdout=b"".join(stdout),
+            stderr=bytes(stderr),
+            oom_killed=oom,
+            timed_out=timed_out,
+            container_id=container_id,
+            start_ms=(started - t0) * 1000,
+            run_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    # -- removal ---------------------------------------------------------------------
+
+    async def _remove_quietly(self, container_id: str) -> None:
+        try:
+            await self.remove(container_id)
+        except HotfnError as exc:
+            log.warning("could not remove container %s: %s", container_id[:12], exc)
+
+    async def _remove_now(self, container_id: str) -> None:
+        """Remove a container even if the caller is being cancelled meanwhile."""
+        task = asyncio.create_task(self._remove_quietly(container_id))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(task)
+
+    async def close(self) -> None:
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
+        if self._docker is not None:
+            docker, self._docker = self._docker, None
+            await docker.close()
+
+
+if TYPE_CHECKING:
+    _protocol_check: Driver = DockerDriver()
