@@ -1,0 +1,29 @@
+# hotfn/python: the Python runtime for functions, with hotfn's FDK importable by
+# any user (`from hotfn import fdk`), the `fdk` launcher (/usr/local/bin/fdk and,
+# for Dockerfiles written for Fn, /python/bin/fdk) and /hotwrap.
+#
+# A function image:
+#     FROM hotfn/python:latest
+#     WORKDIR /function
+#     COPY func.py /function/
+#     ENTRYPOINT ["fdk", "/function/func.py", "handler"]
+#
+# Build from the repository root (no network needed):
+#     docker build -f images/python.Dockerfile -t hotfn/python:latest .
+# BASE is the runtime: the local hotfn/base (Debian bookworm, python3) by default;
+# where images can be pulled, the official one works the same:
+#     --build-arg BASE=python:3.12-slim
+ARG BASE=hotfn/base:latest
+
+FROM ${BASE} AS build
+COPY hotfn/__init__.py /src/hotfn/__init__.py
+COPY hotfn/fdk/ /src/hotfn/fdk/
+COPY hotfn/hotwrap/ /src/hotfn/hotwrap/
+RUN python3 /src/hotfn/hotwrap/bundle.py tree /out/opt/hotfn \
+ && python3 /src/hotfn/hotwrap/bundle.py zipapp /out/hotwrap
+
+FROM ${BASE}
+COPY --from=build /out/ /
+RUN python3 /opt/hotfn/hotfn/hotwrap/bundle.py link /opt/hotfn \
+ && python3 -c "import hotfn.fdk; print(hotfn.fdk.FDK_VERSION)"
+WORKDIR /function
