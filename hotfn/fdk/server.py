@@ -10,6 +10,7 @@ keep-alive and hands each call to a :data:`CallHandler` as an :class:`Exchange`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -139,8 +140,6 @@ class Exchange:
 
 def error_body(message: str) -> bytes:
     """``{"message": ...}``, the error shape of Fn's API, as bytes."""
-    import json
-
     return json.dumps({"message": message}).encode()
 
 
@@ -295,12 +294,13 @@ def run(
         sys.exit(f"{prog}: FN_FORMAT={fmt!r} is not supported; only http-stream is")
     try:
         path = listener_path(os.environ.get("FN_LISTENER"))
-    except ListenerError as exc:
-        sys.exit(f"{prog}: {exc}")
-    try:
         asyncio.run(_serve_until_signal(handler, base_headers, path, on_start, on_stop))
-    except OSError as exc:
-        sys.exit(f"{prog}: cannot listen on {path}: {exc}")
+    except (ListenerError, StartupError) as exc:
+        sys.exit(f"{prog}: {exc}")
+
+
+class StartupError(Exception):
+    """The server could not start; the message says why."""
 
 
 async def _serve_until_signal(
@@ -315,10 +315,16 @@ async def _serve_until_signal(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if on_start is not None:
-        await on_start()
+        try:
+            await on_start()
+        except OSError as exc:
+            raise StartupError(f"cannot start: {exc}") from exc
     server = Server(handler, base_headers)
     try:
-        await server.start(path)
+        try:
+            await server.start(path)
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {path}: {exc}") from exc
         await stop.wait()
     finally:
         await server.close()

@@ -183,9 +183,12 @@ class Child:
             if not data:
                 return tail
             if out is not None:
-                sys.stderr.flush()  # keep our own messages in order with the command's
-                out.write(data)
-                out.flush()
+                try:
+                    sys.stderr.flush()  # keep our own messages in order with the command's
+                    out.write(data)
+                    out.flush()
+                except (OSError, ValueError):
+                    out = None  # no log to write to: keep serving, keep the tail
             tail = (tail + data)[-keep:]
 
     def close(self) -> None:
