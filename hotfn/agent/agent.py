@@ -275,7 +275,9 @@ class Agent:
                 keep = False
                 raise
             status = result.status
-            if status not in (200, 502, 504):
+            # 504 from the FDK: the handler overran and may still be running inside
+            # (Python cannot stop a thread): replace the container, as on our timeout.
+            if status not in (200, 502):
                 keep = False
         finally:
             c.end(call_log)

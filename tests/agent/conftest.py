@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +110,56 @@ def fake(agent: Agent) -> FakeDriver:
     drv = agent.driver
     assert isinstance(drv, FakeDriver)
     return drv
+
+
+# -- real engine (tests marked ``docker``) -------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_label() -> Iterator[str]:
+    """This session's test label value; everything carrying it is removed at the end."""
+    from tests.agent.docker_images import TEST_LABEL, containers_with, remove_containers_with
+
+    value = "s" + secrets.token_hex(4)
+    yield value
+    left = containers_with(f"{TEST_LABEL}={value}")
+    remove_containers_with(f"{TEST_LABEL}={value}")
+    assert not left, f"containers left behind by the tests: {left}"
+
+
+@pytest.fixture
+async def make_docker_agent(
+    tmp_path: Path, db: EngineHolder, docker_label: str
+) -> AsyncIterator[Callable[..., Awaitable[Agent]]]:
+    """Started agents on the real engine (network ``none``, test-labelled containers);
+    each is shut down at the end and must leave no container behind."""
+    from hotfn.drivers.docker import DockerDriver
+
+    from tests.agent.docker_images import TEST_LABEL, containers_with
+
+    made: list[tuple[Agent, CallStore]] = []
+    driver = DockerDriver()
+
+    async def make(**settings: Any) -> Agent:
+        settings.setdefault("instance", "t" + secrets.token_hex(3))
+        settings.setdefault("max_queue_wait", 30.0)
+        settings.setdefault("network_mode", "none")
+        labels = {TEST_LABEL: docker_label, **settings.pop("container_labels", {})}
+        s = Settings(
+            data_dir=tmp_path, iofs_dir=tmp_path / "iofs", container_labels=labels, **settings
+        )
+        store = CallStore(db, s, flush_interval=0.05, grace_s=0.2)
+        agent = Agent(driver, s, store)
+        made.append((agent, store))
+        await agent.start()
+        return agent
+
+    yield make
+    try:
+        for agent, store in made:
+            await agent.shutdown()
+            await store.close()
+            left = containers_with(f"io.hotfn.instance={agent.settings.instance}")
+            assert not left, f"agent left containers: {left}"
+    finally:
+        await driver.close()

@@ -1,0 +1,303 @@
+"""Benchmark of the agent on the real engine (not a test): prints medians and ratios.
+
+    .venv/bin/python bench/bench_agent.py [--seconds 5] [--calls 2000]
+
+Needs a running engine and ``hotfn/base:latest`` (scripts/ensure-docker,
+scripts/build-images). It builds a hot echo function (hotfn's FDK) and uses the
+reference example's Node.js ``func.js`` as the default-format function, starts
+``hotfn start`` as a subprocess (network ``none``), and measures in one run:
+
+1. hot latency through hotfn (``POST /invoke``) vs straight to the same container's
+   socket (``POST /call`` on ``lsnr.sock``): median and p99; the difference is
+   hotfn's overhead (goal ≤ 0.3 ms; Fn adds ~0.6 ms);
+2. requests/s at 1, 4 and 16 concurrent callers (Fn: 831 / 1223 / 694);
+3. cold first-call latency of a new function (goal ≤ 300 ms; Fn 335 ms);
+4. default-format per-call latency next to ``docker run --rm -i`` of the same image.
+
+The load generator is a minimal keep-alive HTTP/1.1 client on asyncio (uvloop when
+available), so the client costs as little CPU as possible on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.agent import docker_images as images  # noqa: E402  (image building helpers)
+
+ECHO = b"def handler(ctx, data):\n    return data\n"
+
+
+def echo_image() -> str:
+    return images.build(
+        "bench-echo",
+        f"FROM {images.BASE}\n"
+        "COPY hotfn /opt/hotfn/hotfn\n"
+        "COPY func.py /function/func.py\n"
+        "ENV PYTHONPATH=/opt/hotfn PYTHONDONTWRITEBYTECODE=1\n"
+        "WORKDIR /function\n"
+        'ENTRYPOINT ["python3", "-m", "hotfn.fdk", "/function/func.py:handler"]\n',
+        {**images.fdk_files(), "func.py": ECHO},
+    )
+
+
+# -- a minimal HTTP/1.1 keep-alive client -------------------------------------------
+
+
+class Conn(asyncio.Protocol):
+    """One connection; one request at a time; Content-Length responses only."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is None:
+            return
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
+        i = head.find(b"content-length:")
+        length = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None])
+        total = end + 4 + length
+        if len(self.buf) < total:
+            return
+        status = int(head[9:12])
+        body = bytes(self.buf[end + 4 : total])
+        del self.buf[:total]
+        waiter, self.waiter = self.waiter, None
+        waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection lost"))
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def tcp_conn(port: int) -> Conn:
+    _, proto = await asyncio.get_running_loop().create_connection(Conn, "127.0.0.1", port)
+    return proto
+
+
+async def unix_conn(path: str) -> Conn:
+    _, proto = await asyncio.get_running_loop().create_unix_connection(Conn, path)
+    return proto
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: text/plain\r\n{extra}\r\n"
+    ).encode() + body
+
+
+# -- server --------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="hotfn-bench-"))
+        self.instance = "bench" + secrets.token_hex(3)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
+               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
+        self.log = open(self.data / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
+        )  # fmt: skip
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError((self.data / "server.log").read_text())
+
+    def api(self, method: str, path: str, body: dict[str, object] | None = None) -> dict:  # type: ignore[type-arg]
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            out: dict = json.loads(resp.read() or b"{}")  # type: ignore[type-arg]
+            return out
+
+    def sockets(self) -> list[str]:
+        bases = [self.data / "iofs" / self.instance, Path("/tmp") / f"hotfn-iofs-{self.instance}"]
+        return [str(p) for b in bases for p in b.glob("*/lsnr.sock")]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        left = images.docker("ps", "-aq", "--filter", f"label=io.hotfn.instance={self.instance}")
+        if left.split():
+            print(f"WARNING: containers left behind: {left.split()}")
+            images.docker("rm", "-f", *left.split(), check=False)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+# -- measurements ----------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latencies(conn: Conn, raw: bytes, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _ = await conn.send(raw)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert status == 200, status
+    return out
+
+
+async def throughput(port: int, raw: bytes, callers: int, seconds: float) -> float:
+    conns = [await tcp_conn(port) for _ in range(callers)]
+    count = 0
+    stop = False
+
+    async def loop(conn: Conn) -> None:
+        nonlocal count
+        while not stop:
+            status, _ = await conn.send(raw)
+            assert status == 200, status
+            count += 1
+
+    tasks = [asyncio.create_task(loop(c)) for c in conns]
+    await asyncio.sleep(0.5)  # warm-up
+    start_count, t0 = count, time.perf_counter()
+    await asyncio.sleep(seconds)
+    done, elapsed = count - start_count, time.perf_counter() - t0
+    stop = True
+    await asyncio.gather(*tasks)
+    for c in conns:
+        c.close()
+    return done / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    echo, node = echo_image(), images.node_default()
+    server = Server()
+    try:
+        app = server.api("POST", "/v2/apps", {"name": "bench"})
+        fn = server.api("POST", "/v2/fns", {"name": "echo", "app_id": app["id"], "image": echo})
+        invoke = post(f"/invoke/{fn['id']}", b"hello")
+        conn = await tcp_conn(server.port)
+        await latencies(conn, invoke, 200)  # starts and warms the echo fn's container
+        (sock,) = server.sockets()  # the only container so far
+        direct = await unix_conn(sock)
+        deadline = "2099-01-01T00:00:00Z"
+        direct_raw = post("/call", b"hello", f"Fn-Call-Id: x\r\nFn-Deadline: {deadline}\r\n")
+
+        # Alternate blocks so both see the same machine state.
+        via, straight = [], []
+        for _ in range(10):
+            via += await latencies(conn, invoke, args.calls // 10)
+            straight += await latencies(direct, direct_raw, args.calls // 10)
+        direct.close()
+
+        rates = {c: await throughput(server.port, invoke, c, args.seconds) for c in (1, 4, 16)}
+
+        # Cold first call: new fns of the same image, first call of each.
+        cold = []
+        for i in range(5):
+            f = server.api("POST", "/v2/fns", {"name": f"cold{i}", "app_id": app["id"],
+                                               "image": echo, "idle_timeout": 5})  # fmt: skip
+            t0 = time.perf_counter()
+            status, _ = await conn.send(post(f"/invoke/{f['id']}", b"x"))
+            cold.append((time.perf_counter() - t0) * 1000)
+            assert status == 200
+
+        dfn = server.api("POST", "/v2/fns", {"name": "node", "app_id": app["id"],
+                                             "image": node, "format": "default"})  # fmt: skip
+        draw = post(f"/invoke/{dfn['id']}", b"Bob")
+        default_ms = []
+        for _ in range(args.cold_calls):
+            t0 = time.perf_counter()
+            status, body = await conn.send(draw)
+            default_ms.append((time.perf_counter() - t0) * 1000)
+            assert status == 200 and body == b"Hello Bob from Node!\n", (status, body)
+        conn.close()
+        run_ms = []
+        for _ in range(args.cold_calls):
+            t0 = time.perf_counter()
+            out = await asyncio.to_thread(
+                subprocess.run,
+                [images.DOCKER, "run", "--rm", "-i", "--network", "none", node],
+                input=b"Bob", capture_output=True, check=True,
+            )  # fmt: skip
+            run_ms.append((time.perf_counter() - t0) * 1000)
+            assert out.stdout == b"Hello Bob from Node!\n"
+    finally:
+        server.stop()
+
+    med_via, med_direct = statistics.median(via), statistics.median(straight)
+    print(f"hot echo, {len(via)} sequential calls each (ms)")
+    print(f"  via hotfn /invoke      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
+    print(f"  straight to socket     median {med_direct:.3f}  p99 {pct(straight, 0.99):.3f}")
+    print(f"  hotfn overhead         median {med_via - med_direct:.3f}  (goal <= 0.3; Fn ~0.6)")
+    print("throughput via hotfn (req/s; Fn 831 / 1223 / 694, goal >= 2x and no drop 4 -> 16)")
+    for c, rate in rates.items():
+        fn_rate = {1: 831, 4: 1223, 16: 694}[c]
+        print(f"  c={c:<3} {rate:8.0f}   ({rate / fn_rate:.2f}x Fn)")
+    print(f"cold first call (ms)     median {statistics.median(cold):.1f}  all "
+          f"{[round(x) for x in cold]}  (goal <= 300; Fn 335)")  # fmt: skip
+    print(f"default format per call  median {statistics.median(default_ms):.1f} ms via hotfn, "
+          f"{statistics.median(run_ms):.1f} ms docker run --rm -i")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput level")
+    parser.add_argument("--calls", type=int, default=2000, help="sequential latency calls")
+    parser.add_argument("--cold-calls", type=int, default=10, help="default-format calls")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(args))
