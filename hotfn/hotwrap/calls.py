@@ -144,6 +144,10 @@ class ExecHandler:
     async def __call__(self, exchange: Exchange) -> None:
         headers = exchange.head.headers
         deadline = parse_deadline(headers.get("fn-deadline"))
+        if deadline is not None and deadline <= time.time():
+            body = error_body("function timed out (deadline passed before the call started)")
+            await exchange.respond(504, [JSON_TYPE], body, close=not exchange.body.done)
+            return
         response_file = None
         if self._scratch is not None:
             response_file = os.path.join(self._scratch, f"{next(self._ids)}.headers")
@@ -162,7 +166,7 @@ class ExecHandler:
             timeout = None if deadline is None else max(0.0, deadline - time.time())
             done, _ = await asyncio.wait({task}, timeout=timeout)
             if task in done:
-                task.result()  # the client went away mid-response: let the server close
+                task.result()  # a broken request body or a vanished client: the server handles it
                 return
             child.kill_group()
             task.cancel()
