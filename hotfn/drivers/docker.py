@@ -27,6 +27,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiodocker
@@ -50,7 +51,8 @@ from hotfn.drivers.docker_attach import (
     STDOUT,
     AttachStream,
     EngineRefused,
-    follow_logs,
+    LineSplitter,
+    read_logs,
     request,
 )
 from hotfn.errors import (
@@ -65,6 +67,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
+OOM_SETTLE_TRIES, OOM_SETTLE_S = 10, 0.03  # see DockerDriver._exited
 _CONNECTION_ERROR = 900  # aiodocker's status for "cannot connect"
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
 
@@ -263,9 +266,23 @@ class DockerDriver:
         if code is None:
             return ExitStatus(running=False, exit_code=None)
         try:
-            return await self.inspect(container_id)
+            return await self._exited(container_id)
         except NotFound:  # removed meanwhile: the wait's answer is all there is
             return ExitStatus(running=False, exit_code=code)
+
+    async def _exited(self, container_id: str) -> ExitStatus:
+        """The state of a container that has exited, OOMKilled settled.
+
+        The engine may record the exit (137, SIGKILL) before the OOM event that
+        caused it: a SIGKILLed container is inspected again for a short while.
+        """
+        status = await self.inspect(container_id)
+        for _ in range(OOM_SETTLE_TRIES):
+            if status.oom_killed or status.exit_code != 137:
+                break
+            await asyncio.sleep(OOM_SETTLE_S)
+            status = await self.inspect(container_id)
+        return status
 
     async def inspect(self, container_id: str) -> ExitStatus:
         with engine_errors("inspect a container"):
@@ -273,23 +290,42 @@ class DockerDriver:
         return _exit_status(data.get("State") or {})
 
     async def logs(self, container_id: str) -> AsyncIterator[LogLine]:
-        pending: dict[int, bytearray] = {STDOUT: bytearray(), STDERR: bytearray()}
+        lines = LineSplitter(MAX_LOG_LINE)
+        last = ""  # timestamp of the last message seen
         with engine_errors("follow a container's logs"):
-            async with contextlib.aclosing(follow_logs(self.socket_path, container_id)) as frames:
-                async for stream, data in frames:
-                    buf = pending.get(stream)
-                    if buf is None:
-                        continue
-                    buf += data
-                    start = 0
-                    while (end := buf.find(b"\n", start)) >= 0 or len(buf) - start > MAX_LOG_LINE:
-                        cut = end if end >= 0 else start + MAX_LOG_LINE
-                        yield LogLine(_STREAMS[stream], buf[start:cut].decode("utf-8", "replace"))
-                        start = cut + 1 if end >= 0 else cut
-                    del buf[:start]
-        for stream, buf in pending.items():
-            if buf:
-                yield LogLine(_STREAMS[stream], buf.decode("utf-8", "replace"))
+            follow = read_logs(self.socket_path, container_id, follow=True)
+            async with contextlib.aclosing(follow) as messages:
+                async for stream, stamp, data in messages:
+                    last = stamp
+                    for s, text in lines.feed(stream, data):
+                        yield LogLine(_STREAMS[s], text)
+            # The engine (20.10 at least) can end a follow before the last,
+            # unterminated piece of output reaches the log: once the container has
+            # stopped, read what was logged after the last message seen.
+            for stream, data in await self._logs_after(container_id, last):
+                for s, text in lines.feed(stream, data):
+                    yield LogLine(_STREAMS[s], text)
+        for s, text in lines.flush():
+            yield LogLine(_STREAMS[s], text)
+
+    async def _logs_after(self, container_id: str, last: str) -> list[tuple[int, bytes]]:
+        if await self._wait_code(container_id) is None:
+            return []
+        since = 0
+        with contextlib.suppress(ValueError):
+            since = int(datetime.fromisoformat(last[:19]).replace(tzinfo=UTC).timestamp())
+        try:
+            return [
+                (stream, data)
+                async for stream, stamp, data in read_logs(
+                    self.socket_path, container_id, follow=False, since=since
+                )
+                if stamp > last
+            ]
+        except EngineRefused as exc:
+            if exc.engine_status == 404:  # removed meanwhile
+                return []
+            raise
 
     async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
         try:
@@ -386,7 +422,7 @@ class DockerDriver:
                             stderr += data[: stderr_limit - len(stderr)]
                 exit_code = await waiter
                 if exit_code != 0:  # only a failed run can have been OOM-killed
-                    oom = (await self.inspect(container_id)).oom_killed
+                    oom = (await self._exited(container_id)).oom_killed
         except TimeoutError:
             timed_out = True
             await self.kill(container_id)

@@ -11,9 +11,9 @@ container exits. So this module speaks HTTP to the engine's unix socket directly
   close_stdin` is ``shutdown(SHUT_WR)`` on the socket, which the engine passes on as
   EOF on the container's stdin (the container was created with ``StdinOnce``), while
   the read side keeps delivering output until the container exits.
-- :func:`follow_logs`: ``GET /containers/{id}/logs?follow=1`` sent as HTTP/1.0 so
-  the engine streams the body unchunked and closes the connection when the container
-  stops.
+- :func:`read_logs`: ``GET /containers/{id}/logs`` (with timestamps) sent as
+  HTTP/1.0 so the engine streams the body unchunked and, when following, closes the
+  connection when the container stops; :class:`LineSplitter` cuts it into lines.
 - :func:`request`: a one-shot JSON request (for the endpoints aiodocker lacks).
 
 Without a TTY the engine multiplexes stdout and stderr into frames: an 8-byte header
@@ -61,7 +61,7 @@ async def _connect(socket_path: str) -> tuple[asyncio.StreamReader, asyncio.Stre
 
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
-    with contextlib.suppress(OSError, asyncio.CancelledError):
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
 
 
@@ -209,15 +209,57 @@ class AttachStream:
         await _close(self._writer)
 
 
-async def follow_logs(
-    socket_path: str, container_id: str
-) -> AsyncGenerator[tuple[int, bytes], None]:
-    """Frames of a container's stdout/stderr from its start until it stops."""
-    query = urlencode({"follow": 1, "stdout": 1, "stderr": 1})
+async def read_logs(
+    socket_path: str, container_id: str, follow: bool, since: int = 0
+) -> AsyncGenerator[tuple[int, str, bytes], None]:
+    """(stream, timestamp, payload) of each log message of a container.
+
+    ``follow``: from its start until it stops; else what is logged so far, from Unix
+    time ``since`` on. Timestamps are the engine's fixed-width RFC 3339 strings (so
+    they compare as strings); a payload is one line with its newline, or an
+    unterminated piece of one.
+    """
+    query = urlencode(
+        {"follow": int(follow), "stdout": 1, "stderr": 1, "timestamps": 1, "since": since}
+    )
     reader, writer = await _connect(socket_path)
     try:
         await _send(reader, writer, _head("GET", f"/containers/{container_id}/logs?{query}", "1.0"))
         while (frame := await read_frame(reader)) is not None:
-            yield frame
+            stream, data = frame
+            stamp, _, payload = data.partition(b" ")
+            yield stream, stamp.decode("ascii", "replace"), payload
     finally:
         await _close(writer)
+
+
+class LineSplitter:
+    """Cuts each stream's output into lines (without newlines) of at most
+    ``max_line`` bytes, decoded as UTF-8 (invalid bytes replaced)."""
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self._pending: dict[int, bytearray] = {STDOUT: bytearray(), STDERR: bytearray()}
+
+    def feed(self, stream: int, data: bytes) -> list[tuple[int, str]]:
+        buf = self._pending.get(stream)
+        if buf is None:
+            return []
+        buf += data
+        lines, start = [], 0
+        while True:
+            end = buf.find(b"\n", start, start + self.max_line + 1)
+            if end < 0 and len(buf) - start <= self.max_line:
+                break
+            cut = end if end >= 0 else start + self.max_line
+            lines.append((stream, buf[start:cut].decode("utf-8", "replace")))
+            start = cut + 1 if end >= 0 else cut
+        del buf[:start]
+        return lines
+
+    def flush(self) -> list[tuple[int, str]]:
+        """The unterminated rest of each stream."""
+        rest = [(s, bytes(b).decode("utf-8", "replace")) for s, b in self._pending.items() if b]
+        for buf in self._pending.values():
+            buf.clear()
+        return rest
