@@ -102,10 +102,10 @@ def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
         raise _convert(exc.status, exc.message, what, image) from exc
     except EngineRefused as exc:
         raise _convert(exc.engine_status, exc.message, what, image) from exc
+    except TimeoutError as exc:  # before OSError, its base class
+        raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
-    except TimeoutError as exc:
-        raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
 
 
 def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[str, Any]:

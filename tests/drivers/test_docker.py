@@ -162,6 +162,27 @@ async def test_unreachable_engine_is_engine_unavailable(tmp_path: Path) -> None:
         await drv.close()
 
 
+async def test_engine_that_never_answers_is_engine_unavailable(tmp_path: Path) -> None:
+    async def accept_and_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    sock = str(tmp_path / "hung.sock")
+    server = await asyncio.start_unix_server(accept_and_hang, sock)
+    drv = DockerDriver(socket_path=sock, request_timeout=0.3)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(EngineUnavailable, match="did not answer in time"):
+            await drv.ping()
+        with pytest.raises(EngineUnavailable):
+            await drv.update_memory("abc", 64)
+        assert time.monotonic() - t0 < 3
+    finally:
+        await drv.close()
+        server.close()
+        await server.wait_closed()
+
+
 # -- cold runs -------------------------------------------------------------------------
 
 HARDENING_PROBE = r"""
