@@ -199,6 +199,8 @@ done
 for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes; do
   if [ -r $f ]; then echo "mem=$(cat $f)"; fi
 done
+f=/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes; if [ -r $f ]; then echo "memsw=$(cat $f)"; fi
+f=/sys/fs/cgroup/memory.swap.max; if [ -r $f ]; then echo "swap=$(cat $f)"; fi
 echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)"
 """
 
@@ -220,6 +222,8 @@ async def test_hardening_visible_inside_the_container(
     assert seen["pid1"] == "docker-init"
     assert seen["pids"] == "50"
     assert int(seen["mem"]) == 96 * MB
+    # No swap: memory+swap = memory (cgroup v1 with swap accounting), swap.max 0 (v2).
+    assert seen.get("memsw", str(96 * MB)) == str(96 * MB) and seen.get("swap", "0") == "0"
     assert seen["ifaces"] == "lo,"  # network "none": loopback only
 
 
