@@ -103,7 +103,7 @@ class HotContainer:
                     await ready
         if ready in done:
             socket_path = ready.result()  # raises ContainerInitFailed on a bad symlink
-            self.client = ContainerClient(socket_path, self.pool.concurrency)
+            self.client = ContainerClient(socket_path)
             self.start_ms = (time.perf_counter() - t0) * 1000
             return
         if self.exited.done():

@@ -34,7 +34,7 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
-_HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
+HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
 _H_PREFIX = "Fn-Http-H-"
 _H_PREFIX_B = b"fn-http-h-"
 
@@ -94,7 +94,7 @@ def clean_response_headers(raw: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
     out: RawHeaders = []
     for name, value in raw:
         low = name.lower()
-        if low not in _HOP_BY_HOP_B:
+        if low not in HOP_BY_HOP_B:
             out.append((low, value))
     return out
 
@@ -118,7 +118,7 @@ def trigger_response(result: CallResult, call_id: str) -> tuple[int, RawHeaders]
             stripped = name[len(_H_PREFIX_B) :]
             if stripped == b"content-type":
                 content_type, wrapped_type = value, True
-            elif stripped and stripped not in _HOP_BY_HOP_B and stripped != b"fn-call-id":
+            elif stripped and stripped not in HOP_BY_HOP_B and stripped != b"fn-call-id":
                 headers.append((stripped, value))
         elif name == b"content-type":
             if not wrapped_type:

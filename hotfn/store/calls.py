@@ -3,9 +3,9 @@
 The agent hands each finished call to :meth:`CallStore.finish` — an append to a list,
 no I/O. A background task writes what has accumulated every ``flush_interval``
 seconds in one transaction, waiting ``grace_s`` after a call ends so log lines the
-engine delivers slightly late still make it into that call's log. Reads flush first,
-so a record is visible as soon as its call has answered; calls still running are
-served from memory.
+engine delivers slightly late still make it into that call's log. Reads merge what
+is not written yet from memory, so a record is visible as soon as its call has
+answered (and while it runs).
 
 Size is bounded three ways: each log by ``Settings.call_log_max_bytes``, each fn by
 ``Settings.calls_max_per_fn`` records, everything by ``Settings.calls_retention_s``.
@@ -217,33 +217,35 @@ class CallStore:
     async def list(
         self, fn_id: str, cursor: str | None = None, per_page: int | None = None
     ) -> tuple[Sequence[CallRecord], str | None]:
-        """Records of ``fn_id``, newest first, and the next page's cursor (if full)."""
-        await self.flush()
+        """Records of ``fn_id``, newest first, and the next page's cursor (if full).
+
+        Calls still running or not yet written are served from memory, so reads never
+        force a write (which would cut a call's log short of its grace period).
+        """
         size = page_size(per_page)
+        after = decode_cursor(cursor) if cursor else None
         calls = tables.calls
         query = sa.select(*[calls.c[name] for name in _FIELDS]).where(calls.c.fn_id == fn_id)
-        if cursor:
-            query = query.where(calls.c.id < decode_cursor(cursor))
+        if after is not None:
+            query = query.where(calls.c.id < after)
         query = query.order_by(calls.c.id.desc()).limit(size)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        records = [_record(r) for r in rows]
-        if not cursor:
-            live = sorted(
-                (r for r in self._running.values() if r.fn_id == fn_id),
-                key=lambda r: r.id,
-                reverse=True,
-            )
-            records = [*live, *records][:size]
+        merged = {r.id: r for r in map(_record, rows)}
+        for rec in [*self._running.values(), *(p.record for p in self._pending.values())]:
+            if rec.fn_id == fn_id and (after is None or rec.id < after):
+                merged[rec.id] = rec
+        records = sorted(merged.values(), key=lambda r: r.id, reverse=True)[:size]
         nxt = encode_cursor(records[-1].id) if len(records) >= size else None
         return records, nxt
 
     async def get(self, fn_id: str, call_id: str) -> CallRecord:
         """One record; ``NotFound`` if there is none for this fn."""
         live = self._running.get(call_id)
+        if live is None and (pending := self._pending.get(call_id)) is not None:
+            live = pending.record
         if live is not None and live.fn_id == fn_id:
             return live
-        await self.flush()
         calls = tables.calls
         query = sa.select(*[calls.c[name] for name in _FIELDS]).where(
             calls.c.id == call_id, calls.c.fn_id == fn_id
@@ -257,6 +259,11 @@ class CallStore:
     async def get_log(self, fn_id: str, call_id: str) -> str:
         """The log of one call ("" if it wrote nothing); ``NotFound`` if no such call."""
         await self.get(fn_id, call_id)
+        pending = self._pending.get(call_id)
+        if pending is not None:
+            return pending.log.text() if pending.log is not None else ""
+        if call_id in self._running:
+            return ""
         logs = tables.call_logs
         async with self.db.engine.connect() as conn:
             text = await conn.scalar(
