@@ -134,7 +134,10 @@ async def request(socket_path: str, method: str, path: str, payload: Any = None)
         data = await _read_body(reader, headers)
     finally:
         await _close(writer)
-    return json.loads(data) if data.strip() else None
+    try:
+        return json.loads(data) if data.strip() else None
+    except ValueError:
+        raise EngineUnavailable(f"the engine's answer to {method} {path} is not JSON") from None
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
