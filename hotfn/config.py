@@ -19,8 +19,20 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def _default_instance() -> str:
-    return os.environ.get("HOTFN_INSTANCE") or secrets.token_hex(4)
+def load_instance(data_dir: Path) -> str:
+    """This server's instance name, kept in its data dir so a restarted server knows
+    its own leftover containers (and never touches another server's)."""
+    path = data_dir / "instance"
+    try:
+        name = path.read_text().strip()
+        if name:
+            return name
+    except FileNotFoundError:
+        pass
+    name = secrets.token_hex(6)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(name + "\n")
+    return name
 
 
 @dataclass
@@ -32,8 +44,10 @@ class Settings:
     db_url: str | None = None  # None → SQLite file in data_dir
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("HOTFN_DATA_DIR", "data")))
     public_url: str | None = None  # base of invokeEndpoint / httpEndpoint; else request host
-    # Names this server's containers (label) so leftovers of its earlier runs can be found.
-    instance: str = field(default_factory=_default_instance)
+    # Names this server's containers (label) so leftovers of its earlier runs can be
+    # found. ``from_env`` leaves it "" unless HOTFN_INSTANCE is set, and ``resolve``
+    # then takes the one kept in <data_dir>/instance; Settings() alone gets a random one.
+    instance: str = field(default_factory=lambda: secrets.token_hex(6))
     # Agent
     network_mode: str | None = None  # None → Docker's default
     hot_start_timeout: float = 10.0
@@ -72,7 +86,14 @@ class Settings:
             max_queue_per_fn=_env_int("HOTFN_MAX_QUEUE_PER_FN", 100),
             max_queue_wait=_env_float("HOTFN_MAX_QUEUE_WAIT", 60.0),
         )
+        s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():
             if value is not None:
                 setattr(s, key, value)
         return s
+
+    def resolve(self) -> Settings:
+        """Fill in what depends on the data dir (call once at server start)."""
+        if not self.instance:
+            self.instance = load_instance(self.data_dir)
+        return self

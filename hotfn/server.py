@@ -39,6 +39,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.resolve()
         db = Database(settings.database_url)
         await db.migrate()
         store = Store.open(db, settings.instance)

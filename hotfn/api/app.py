@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from hotfn import __version__
 from hotfn.api import apps, errors, fns, triggers
+from hotfn.api.metering import Metering
 from hotfn.api.models import Version
 from hotfn.metrics import REGISTRY
 
@@ -33,6 +34,7 @@ def create_app(lifespan: Lifespan) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    app.add_middleware(Metering)
 
     @app.get("/", tags=["server"], summary="Ping")
     async def ping() -> dict[str, str]:
@@ -80,22 +82,49 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
+    bad_request = {
+        "description": "Invalid input",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
     for path in schema["paths"].values():
         for op in path.values():
             op.get("responses", {}).pop("422", None)
+            # Any route refuses malformed URLs (e.g. NUL bytes) with 400.
+            op.setdefault("responses", {}).setdefault("400", bad_request)
     for name in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     schema["paths"].update(_call_paths())
+    _key_patterns(schema)
     app.openapi_schema = schema
     return schema
 
 
+def _key_patterns(node: Any) -> None:
+    """Pydantic states a dict's key pattern as ``patternProperties``, which lets keys
+    that do not match through; the server rejects them, so say ``propertyNames``."""
+    if isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1:
+            ((pattern, values),) = patterns.items()
+            node.pop("patternProperties")
+            node["additionalProperties"] = values
+            node.setdefault("propertyNames", {})["pattern"] = pattern
+        for child in node.values():
+            _key_patterns(child)
+    elif isinstance(node, list):
+        for child in node:
+            _key_patterns(child)
+
+
 def _call_paths() -> dict[str, Any]:
-    err = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    body = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
-    results = {
+    err: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    }
+    body: dict[str, Any] = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+    results: dict[str, Any] = {
         "200": {"description": "The function's response", "content": {"*/*": {}}},
         "202": {"description": "Accepted (Fn-Invoke-Type: detached)"},
+        "400": {"description": "Invalid input", "content": err},
         "404": {"description": "Fn or trigger not found", "content": err},
         "413": {"description": "Body too large", "content": err},
         "502": {"description": "The function failed", "content": err},
@@ -116,7 +145,7 @@ def _call_paths() -> dict[str, Any]:
         {"name": "app_name", "in": "path", "required": True, "schema": {"type": "string"}},
         {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}},
     ]
-    trig = {
+    trig: dict[str, Any] = {
         method: {
             "summary": "Call the fn behind an HTTP trigger",
             "tags": ["invoke"],

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from hotfn.api import views
-from hotfn.api.models import AppIn, AppList, AppOut, ErrorBody
-from hotfn.errors import InvalidInput
+from hotfn.api.models import AppCreate, AppList, AppOut, AppUpdate, ErrorBody
 
 router = APIRouter(prefix="/v2/apps", tags=["apps"])
 
@@ -17,14 +16,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "App not found"},
     409: {"model": ErrorBody, "description": "Name taken or immutable field changed"},
 }
-PerPage = Annotated[int | None, Query(ge=1, le=1_000_000, description="default 30, max 100")]
+PerPage = Annotated[
+    int | None, Query(ge=1, le=1_000_000, description="default 30; more than 100 gives 100")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=2048, pattern=r"^[A-Za-z0-9_-]*$", description="next_cursor of the last page"),
+]
 
 
 @router.get("", response_model=AppList, responses={400: ERRORS[400]})
 async def list_apps(
     request: Request,
     name: Annotated[str | None, Query(max_length=255)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Cursor = None,
     per_page: PerPage = None,
 ) -> dict[str, Any]:
     """List apps ordered by name; ``name`` filters exactly."""
@@ -33,12 +38,8 @@ async def list_apps(
 
 
 @router.post("", response_model=AppOut, responses={400: ERRORS[400], 409: ERRORS[409]})
-async def create_app(request: Request, body: AppIn) -> dict[str, Any]:
+async def create_app(request: Request, body: AppCreate) -> dict[str, Any]:
     """Create an app. 409 if the name is taken."""
-    if body.id is not None:
-        raise InvalidInput("id cannot be provided when creating an app")
-    if body.name is None:
-        raise InvalidInput("name is required")
     app = await views.store(request).apps.create(
         body.name, body.config, body.annotations, body.syslog_url, body.shape
     )
@@ -51,7 +52,7 @@ async def get_app(request: Request, app_id: str) -> dict[str, Any]:
 
 
 @router.put("/{app_id}", response_model=AppOut, responses=ERRORS)
-async def update_app(request: Request, app_id: str, body: AppIn) -> dict[str, Any]:
+async def update_app(request: Request, app_id: str, body: AppUpdate) -> dict[str, Any]:
     """Merge into the app: config/annotation keys set to "" are removed."""
     app = await views.store(request).apps.update(
         app_id,

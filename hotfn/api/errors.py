@@ -21,6 +21,19 @@ from hotfn.errors import HotfnError
 
 log = logging.getLogger("hotfn.api")
 
+# What a pattern mismatch means, by field, in words a user can act on.
+PATTERN_HINTS = {
+    "name": "may contain only ASCII letters, digits, '_' and '-'",
+    "source": "must start with '/' and contain no whitespace, '?' or '#' (e.g. \"/hello\")",
+    "image": "is not a valid image reference: lowercase repository, optional registry, "
+    'tag and digest (e.g. "hello:0.0.1")',
+    "config key": "is not a valid environment variable name: use ASCII letters, digits, "
+    "'_', '.' and '-', not starting with a digit",
+    "config": "must not contain NUL bytes",
+    "annotations key": "must be printable ASCII without whitespace",
+    "cursor": "must be the next_cursor of the previous page",
+}
+
 RANGES = {
     "memory": (1, MEMORY_MAX, "MB"),
     "timeout": (1, TIMEOUT_MAX, "seconds"),
@@ -48,6 +61,8 @@ def describe_validation(errors: Sequence[Any]) -> str:
             parts.append("request body is required: a JSON object")
         elif not where and kind in ("model_attributes_type", "dict_type", "model_type"):
             parts.append("request body must be a JSON object")
+        elif kind == "string_pattern_mismatch":
+            parts.append(_pattern_hint(loc, err.get("input")))
         elif kind in ("less_than_equal", "greater_than_equal") and where in RANGES:
             lo, hi, unit = RANGES[where]
             parts.append(f"{where} must be between {lo} and {hi} ({unit})")
@@ -57,6 +72,16 @@ def describe_validation(errors: Sequence[Any]) -> str:
     if len(errors) > 5:
         parts.append(f"and {len(errors) - 5} more problems")
     return "; ".join(parts)
+
+
+def _pattern_hint(loc: list[str], value: Any) -> str:
+    shown = repr(value)[:80]
+    if "[key]" in loc:
+        field = f"{loc[0]} key"
+        return f"{field} {shown} {PATTERN_HINTS.get(field, 'is not valid')}"
+    field = loc[0] if loc else "value"
+    hint = PATTERN_HINTS.get(field, "is not valid")
+    return f"{'.'.join(loc)} {shown} {hint}"
 
 
 async def _hotfn_error(_request: Request, exc: Exception) -> Response:
@@ -71,12 +96,28 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return error_response(400, describe_validation(exc.errors()))
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "error"
+    headers = dict(exc.headers or {})
     if exc.status_code == 400 and message == "There was an error parsing the body":
         message = "request body could not be read: send a UTF-8 JSON object"
-    return error_response(exc.status_code, message, dict(exc.headers or {}))
+    if exc.status_code == 405:
+        # Starlette lists only the methods of the first route matching the path;
+        # FastAPI makes one route per method, so gather them all.
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"method {request.method} not allowed here; use {', '.join(allowed)}"
+    return error_response(exc.status_code, message, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
@@ -89,17 +130,26 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.add_middleware(JsonBodies)
+    app.add_middleware(RequestGuard)
 
 
-class JsonBodies:
-    """Treat every /v2 request body as JSON whatever its Content-Type, as Fn does:
-    ``curl -d '{...}'`` sends form encoding and must still work."""
+class RequestGuard:
+    """Checks every request gets before routing.
+
+    - A NUL byte in the path or query is refused (400): no name or id contains one,
+      and PostgreSQL text cannot hold one.
+    - Every /v2 request body is JSON whatever its Content-Type, as in Fn:
+      ``curl -d '{...}'`` sends form encoding and must still work.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            response = error_response(400, "the URL must not contain NUL bytes (%00)")
+            await response(scope, receive, send)
+            return
         if (
             scope["type"] == "http"
             and scope["method"] in ("POST", "PUT")

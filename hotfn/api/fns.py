@@ -7,16 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from hotfn.api import views
-from hotfn.api.apps import ERRORS, PerPage
-from hotfn.api.models import ErrorBody, FnIn, FnList, FnOut
-from hotfn.errors import InvalidInput
+from hotfn.api.apps import ERRORS, Cursor, PerPage
+from hotfn.api.models import ErrorBody, FnCreate, FnList, FnOut, FnUpdate
 from hotfn.types import INVOKE_ENDPOINT
 
 router = APIRouter(prefix="/v2/fns", tags=["fns"])
 FN_ERRORS = {**ERRORS, 404: {"model": ErrorBody, "description": "Fn or app not found"}}
 
 
-def _annotations(body: FnIn) -> dict[str, Any] | None:
+def _annotations(body: FnCreate | FnUpdate) -> dict[str, Any] | None:
     # A client may PUT back what it read: the server's own annotation is not stored.
     if body.annotations is None:
         return None
@@ -28,7 +27,7 @@ async def list_fns(
     request: Request,
     app_id: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=255)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Cursor = None,
     per_page: PerPage = None,
 ) -> dict[str, Any]:
     """List fns ordered by name; ``app_id`` and ``name`` filter exactly."""
@@ -38,14 +37,8 @@ async def list_fns(
 
 
 @router.post("", response_model=FnOut, responses=FN_ERRORS)
-async def create_fn(request: Request, body: FnIn) -> dict[str, Any]:
+async def create_fn(request: Request, body: FnCreate) -> dict[str, Any]:
     """Create a fn in an existing app. 409 if the name is taken in that app."""
-    if body.id is not None:
-        raise InvalidInput("id cannot be provided when creating a fn")
-    for field in ("name", "app_id", "image"):
-        if getattr(body, field) is None:
-            raise InvalidInput(f"{field} is required")
-    assert body.name and body.app_id and body.image
     fn = await views.store(request).fns.create(
         body.app_id,
         body.name,
@@ -66,7 +59,7 @@ async def get_fn(request: Request, fn_id: str) -> dict[str, Any]:
 
 
 @router.put("/{fn_id}", response_model=FnOut, responses=FN_ERRORS)
-async def update_fn(request: Request, fn_id: str, body: FnIn) -> dict[str, Any]:
+async def update_fn(request: Request, fn_id: str, body: FnUpdate) -> dict[str, Any]:
     """Merge into the fn: config/annotation keys set to "" are removed; name, id and
     app_id cannot change (409)."""
     fn = await views.store(request).fns.update(

@@ -1,16 +1,26 @@
 """JSON shapes of the /v2 API (pydantic), with the validation rules of design.md §5.
 
-Request models forbid unknown fields and do not coerce types (strict), so a typo or a
-string where a number belongs is a 400 that names the field, not a silent default.
+The rules live in the types (patterns, lengths, ranges) so that the OpenAPI document
+states exactly what the server accepts. Request models forbid unknown fields and do
+not coerce types: a typo or a string where a number belongs is a 400 naming the field.
+Create bodies require what a new object needs; update (PUT) bodies merge, so every
+field is optional there.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-
-from hotfn.types import FORMATS
+from annotated_types import Interval
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 NAME_MAX = 255
 MEMORY_MAX = 8192
@@ -24,59 +34,48 @@ CONFIG_KEY_MAX = 256
 CONFIG_VALUE_MAX = 16384
 SOURCE_MAX = 2048
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX)]
+# Names appear in URLs (/t/{app}/...) and container labels: ASCII letters, digits,
+# '_' and '-'.
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=r"^[A-Za-z0-9_-]+$")
+]
+# Config becomes environment variables: keys must be valid variable names.
+ConfigKey = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=CONFIG_KEY_MAX, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+    ),
+]
+_NO_NUL = r"^[^\x00]*$"
+ConfigValue = Annotated[str, StringConstraints(max_length=CONFIG_VALUE_MAX, pattern=_NO_NUL)]
+AnnotationKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=ANNOTATION_KEY_MAX, pattern=r"^[!-~]+$")
+]
+# Docker's image reference grammar (distribution/reference): an optional registry
+# (with a dot or port, or localhost), lowercase path components, a tag, a digest.
+# Checked here so that a typo is a 400 at deploy time, not a failed call later.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = rf"(?:(?:localhost|{_HOST}(?:\.{_HOST})+)(?::[0-9]+)?/|{_HOST}:[0-9]+/)?"
+_TAG = r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+_DIGEST = r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+IMAGE_PATTERN = rf"^{_REGISTRY}{_COMPONENT}(?:/{_COMPONENT})*{_TAG}{_DIGEST}$"
+Image = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=IMAGE_PATTERN)]
+Source = Annotated[
+    str, StringConstraints(min_length=1, max_length=SOURCE_MAX, pattern=r"^/[^\x00-\x20\x7f?#]*$")
+]
+Id = Annotated[str, StringConstraints(max_length=64)]
 
 
-def check_name(value: str, what: str) -> str:
-    """Names are letters, digits, ``_`` and ``-`` (as Fn), at most 255 characters."""
-    if not value:
-        raise ValueError(f"{what} name must not be empty")
-    bad = sorted({c for c in value if not (c.isalnum() or c in "_-")})
-    if bad:
-        shown = ", ".join(repr(c) for c in bad[:5])
-        raise ValueError(
-            f"{what} name may contain only letters, digits, '_' and '-' (found {shown})"
-        )
+def _integral(value: Any) -> Any:
+    # 128.0 is the integer 128 in JSON; booleans and strings stay errors.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-def check_config(value: dict[str, str] | None) -> dict[str, str] | None:
-    """Config becomes environment variables: keys must be valid variable names."""
-    if value is None:
-        return None
-    if len(value) > CONFIG_MAX_KEYS:
-        raise ValueError(f"at most {CONFIG_MAX_KEYS} config keys are allowed")
-    for key, val in value.items():
-        if not key or len(key) > CONFIG_KEY_MAX:
-            raise ValueError(f"config keys must be 1 to {CONFIG_KEY_MAX} characters")
-        if not (key[0].isascii() and (key[0].isalpha() or key[0] == "_")) or not all(
-            c.isascii() and (c.isalnum() or c in "_.-") for c in key
-        ):
-            raise ValueError(
-                f"config key {key[:64]!r} is not a valid environment variable name: "
-                "use ASCII letters, digits, '_', '.' and '-', not starting with a digit"
-            )
-        if "\x00" in val or len(val) > CONFIG_VALUE_MAX:
-            raise ValueError(
-                f"config value of {key!r} must be at most {CONFIG_VALUE_MAX} characters "
-                "without NUL bytes"
-            )
-    return value
-
-
-def check_annotations(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Annotation rules of Fn: printable ASCII keys, JSON values up to 512 bytes."""
-    import json
-
-    if value is None:
-        return None
-    if len(value) > ANNOTATIONS_MAX_KEYS:
-        raise ValueError(f"at most {ANNOTATIONS_MAX_KEYS} annotation keys are allowed")
-    for key, val in value.items():
-        if not key or not all("!" <= c <= "~" for c in key):
-            raise ValueError("annotation keys must be non-empty printable ASCII without whitespace")
-        if len(key) > ANNOTATION_KEY_MAX:
-            raise ValueError(f"annotation keys may be at most {ANNOTATION_KEY_MAX} bytes")
+def _annotation_sizes(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    for key, val in (value or {}).items():
         if len(json.dumps(val, separators=(",", ":"))) > ANNOTATION_VALUE_MAX:
             raise ValueError(
                 f"annotation {key!r}: values may be at most {ANNOTATION_VALUE_MAX} bytes as JSON"
@@ -84,87 +83,96 @@ def check_annotations(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+Memory = Annotated[int, Interval(ge=1, le=MEMORY_MAX), BeforeValidator(_integral)]
+Timeout = Annotated[int, Interval(ge=1, le=TIMEOUT_MAX), BeforeValidator(_integral)]
+IdleTimeout = Annotated[int, Interval(ge=1, le=IDLE_TIMEOUT_MAX), BeforeValidator(_integral)]
+Config = Annotated[dict[ConfigKey, ConfigValue], Field(max_length=CONFIG_MAX_KEYS)]
+Annotations = Annotated[
+    dict[AnnotationKey, Any],
+    Field(
+        max_length=ANNOTATIONS_MAX_KEYS,
+        description=f"JSON values of at most {ANNOTATION_VALUE_MAX} bytes each",
+    ),
+    AfterValidator(_annotation_sizes),
+]
+Format = Literal["http-stream", "default"]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class _WithConfig(_In):
-    config: dict[str, str] | None = None
-    annotations: dict[str, Any] | None = None
-
-    _config = field_validator("config")(classmethod(lambda cls, v: check_config(v)))
-    _annotations = field_validator("annotations")(classmethod(lambda cls, v: check_annotations(v)))
-
-
-class AppIn(_WithConfig):
-    """Body of POST /v2/apps and PUT /v2/apps/{app_id} (PUT merges)."""
-
-    id: str | None = None
-    name: Name | None = None
-    syslog_url: str | None = Field(default=None, max_length=2048)
-    shape: str | None = Field(default=None, max_length=255)
-    created_at: str | None = None  # read-only; accepted and ignored so a GET can be PUT back
-    updated_at: str | None = None
-
-    _name = field_validator("name")(
-        classmethod(lambda cls, v: v if v is None else check_name(v, "app"))
-    )
-
-
-class FnIn(_WithConfig):
-    """Body of POST /v2/fns and PUT /v2/fns/{fn_id} (PUT merges)."""
-
-    id: str | None = None
-    name: Name | None = None
-    app_id: str | None = Field(default=None, max_length=64)
-    image: str | None = Field(default=None, min_length=1, max_length=1024)
-    memory: int | None = Field(default=None, ge=1, le=MEMORY_MAX)
-    timeout: int | None = Field(default=None, ge=1, le=TIMEOUT_MAX)
-    idle_timeout: int | None = Field(default=None, ge=1, le=IDLE_TIMEOUT_MAX)
-    format: Literal["http-stream", "default"] | None = None
+class _ReadOnly(_In):
+    # Accepted in updates so that what a GET returned can be PUT back; an id that
+    # differs from the path's is a 409, the timestamps are ignored.
+    id: Id | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
-    _name = field_validator("name")(
-        classmethod(lambda cls, v: v if v is None else check_name(v, "fn"))
-    )
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, v: str | None) -> str | None:
-        if v is not None and (v != v.strip() or any(c.isspace() or ord(c) < 32 for c in v)):
-            raise ValueError("image must be an image reference without whitespace")
-        return v
-
-
-class TriggerIn(_In):
-    """Body of POST /v2/triggers and PUT /v2/triggers/{trigger_id} (PUT merges)."""
-
-    id: str | None = None
+class _AppFields(_In):
     name: Name | None = None
-    app_id: str | None = Field(default=None, max_length=64)
-    fn_id: str | None = Field(default=None, max_length=64)
+    config: Config | None = None
+    annotations: Annotations | None = None
+    syslog_url: Annotated[str, StringConstraints(max_length=2048, pattern=_NO_NUL)] | None = None
+    shape: Annotated[str, StringConstraints(max_length=255, pattern=_NO_NUL)] | None = None
+
+
+class AppUpdate(_AppFields, _ReadOnly):
+    """Body of PUT /v2/apps/{app_id}: merges; config/annotation keys set to "" go."""
+
+
+class AppCreate(_AppFields):
+    """Body of POST /v2/apps."""
+
+    name: Name
+
+
+class _FnFields(_In):
+    name: Name | None = None
+    app_id: Id | None = None
+    image: Image | None = None
+    memory: Memory | None = None
+    timeout: Timeout | None = None
+    idle_timeout: IdleTimeout | None = None
+    format: Format | None = None
+    config: Config | None = None
+    annotations: Annotations | None = None
+
+
+class FnUpdate(_FnFields, _ReadOnly):
+    """Body of PUT /v2/fns/{fn_id}: merges; name and app_id cannot change."""
+
+
+class FnCreate(_FnFields):
+    """Body of POST /v2/fns."""
+
+    name: Name
+    app_id: Id
+    image: Image
+
+
+class _TriggerFields(_In):
+    name: Name | None = None
+    app_id: Id | None = None
+    fn_id: Id | None = None
     type: Literal["http"] | None = None
-    source: str | None = Field(default=None, max_length=SOURCE_MAX)
-    annotations: dict[str, Any] | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    source: Source | None = None
+    annotations: Annotations | None = None
 
-    _name = field_validator("name")(
-        classmethod(lambda cls, v: v if v is None else check_name(v, "trigger"))
-    )
-    _annotations = field_validator("annotations")(classmethod(lambda cls, v: check_annotations(v)))
 
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        if not v.startswith("/"):
-            raise ValueError("source must start with '/' (e.g. \"/hello\")")
-        if any(c.isspace() or ord(c) < 32 or c in "?#" for c in v):
-            raise ValueError("source must be a URL path without whitespace, '?' or '#'")
-        return v
+class TriggerUpdate(_TriggerFields, _ReadOnly):
+    """Body of PUT /v2/triggers/{trigger_id}: source and annotations may change."""
+
+
+class TriggerCreate(_TriggerFields):
+    """Body of POST /v2/triggers."""
+
+    name: Name
+    app_id: Id
+    fn_id: Id
+    type: Literal["http"]
+    source: Source
 
 
 class _Out(BaseModel):
@@ -191,7 +199,7 @@ class FnOut(_Out):
     memory: int
     timeout: int
     idle_timeout: int
-    format: Literal["http-stream", "default"]
+    format: Format
     config: dict[str, str]
     annotations: dict[str, Any]
 
@@ -227,6 +235,3 @@ class ErrorBody(BaseModel):
 
 class Version(BaseModel):
     version: str
-
-
-assert set(FORMATS) == {"http-stream", "default"}

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from hotfn.api import views
-from hotfn.api.apps import ERRORS, PerPage
-from hotfn.api.models import ErrorBody, TriggerIn, TriggerList, TriggerOut
-from hotfn.errors import InvalidInput
+from hotfn.api.apps import ERRORS, Cursor, PerPage
+from hotfn.api.models import ErrorBody, TriggerCreate, TriggerList, TriggerOut, TriggerUpdate
 from hotfn.types import HTTP_ENDPOINT, Trigger
 
 router = APIRouter(prefix="/v2/triggers", tags=["triggers"])
@@ -19,7 +18,7 @@ TRIGGER_ERRORS = {
 }
 
 
-def _annotations(body: TriggerIn) -> dict[str, Any] | None:
+def _annotations(body: TriggerCreate | TriggerUpdate) -> dict[str, Any] | None:
     if body.annotations is None:
         return None
     return {k: v for k, v in body.annotations.items() if k != HTTP_ENDPOINT}
@@ -33,15 +32,13 @@ async def _view(request: Request, trigger: Trigger) -> dict[str, Any]:
 @router.get("", response_model=TriggerList, responses={400: ERRORS[400], 404: ERRORS[404]})
 async def list_triggers(
     request: Request,
-    app_id: Annotated[str | None, Query(max_length=64, description="required")] = None,
+    app_id: Annotated[str, Query(max_length=64)],
     fn_id: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=255)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Cursor = None,
     per_page: PerPage = None,
 ) -> dict[str, Any]:
     """List an app's triggers ordered by name; ``fn_id`` and ``name`` filter exactly."""
-    if not app_id:
-        raise InvalidInput("app_id is required to list triggers")
     st = views.store(request)
     app = await st.apps.get(app_id)
     items, next_cursor = await st.triggers.list(app_id, fn_id, name, cursor, per_page)
@@ -53,14 +50,8 @@ async def list_triggers(
 
 
 @router.post("", response_model=TriggerOut, responses=TRIGGER_ERRORS)
-async def create_trigger(request: Request, body: TriggerIn) -> dict[str, Any]:
+async def create_trigger(request: Request, body: TriggerCreate) -> dict[str, Any]:
     """Create an HTTP trigger: ``/t/{app_name}{source}`` calls the fn."""
-    if body.id is not None:
-        raise InvalidInput("id cannot be provided when creating a trigger")
-    for field in ("name", "app_id", "fn_id", "type", "source"):
-        if getattr(body, field) is None:
-            raise InvalidInput(f"{field} is required")
-    assert body.name and body.app_id and body.fn_id and body.type and body.source
     trigger = await views.store(request).triggers.create(
         body.app_id, body.fn_id, body.name, body.type, body.source, _annotations(body)
     )
@@ -73,7 +64,7 @@ async def get_trigger(request: Request, trigger_id: str) -> dict[str, Any]:
 
 
 @router.put("/{trigger_id}", response_model=TriggerOut, responses=TRIGGER_ERRORS)
-async def update_trigger(request: Request, trigger_id: str, body: TriggerIn) -> dict[str, Any]:
+async def update_trigger(request: Request, trigger_id: str, body: TriggerUpdate) -> dict[str, Any]:
     """Merge into the trigger: ``source`` and annotations may change."""
     trigger = await views.store(request).triggers.update(
         trigger_id,

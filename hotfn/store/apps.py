@@ -56,8 +56,8 @@ class Apps:
         app = App(
             id=new_id(),
             name=name,
-            config=common.without_empty(config, "config key"),
-            annotations=common.without_empty(annotations, "annotation"),
+            config=common.without_empty(config),
+            annotations=common.without_empty(annotations),
             syslog_url=syslog_url,
             shape=shape,
             created_at=ts,

@@ -51,13 +51,9 @@ def merge(current: Mapping[str, Any], patch: Mapping[str, Any] | None) -> dict[s
     return merged
 
 
-def without_empty(values: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    """On create there is nothing to remove: an empty value is a mistake."""
-    out = dict(values or {})
-    for key, value in out.items():
-        if value == "" or value is None:
-            raise InvalidInput(f"{what} {key!r} has an empty value; omit the key instead")
-    return out
+def without_empty(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """On create, "" (or null) means "no value", as it does in a PUT."""
+    return merge({}, values)
 
 
 def encode_cursor(last: str) -> str:
@@ -65,9 +61,15 @@ def encode_cursor(last: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """A cursor is a position: any base64url text is one (bytes that are not UTF-8
+    are replaced, a dangling sixth-bit character is dropped)."""
+    if len(cursor) % 4 == 1:
+        cursor = cursor[:-1]
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        # validate=True: characters outside the alphabet are an error, not skipped.
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        return raw.decode(errors="replace")
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidInput(
             "cursor is not valid: pass back the next_cursor of the previous page"

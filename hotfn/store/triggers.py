@@ -85,7 +85,7 @@ class Triggers:
                         name=name,
                         type=type,
                         source=source,
-                        annotations=common.dumps(common.without_empty(annotations, "annotation")),
+                        annotations=common.dumps(common.without_empty(annotations)),
                         created_at=ts,
                         updated_at=ts,
                     )

@@ -1,0 +1,103 @@
+"""Bad input gets a 400 (or 404/405) with a message, never a 500 or a traceback, and
+changes nothing that was stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.api.conftest import Obj, ok
+
+BODIES: list[bytes] = [
+    b"{not json",
+    b"",
+    b"[]",
+    b'"a string"',
+    b"null",
+    b"\xff\xfe\x00garbage",
+    b'{"name": "\xff\xfe"}',
+    b'{"name": 12}',
+    b'{"name": null}',
+    b'{"name": ["a"]}',
+    b'{"name": "ok", "config": {"A": 1}}',
+    b'{"name": "ok", "config": "A=1"}',
+    b'{"name": "ok", "annotations": []}',
+    b'{"name": "ok", "unknown_field": 1}',
+    b'{"name": "' + b"n" * 100_000 + b'"}',
+    b'{"name": "a\\u0000b"}',
+    b'{"name": "../etc"}',
+    b'{"name": "ok", "config": {"BAD KEY": "v"}}',
+    b'{"name": "ok", "config": {"1ABC": "v"}}',
+    b'{"name": "ok", "config": {"A": "nul\\u0000"}}',
+    b'{"name": "ok", "annotations": {"bad key": 1}}',
+    b'{"name": "ok", "annotations": {"k": "' + b"v" * 600 + b'"}}',
+    b'{"name": "ok", "syslog_url": 5}',
+    b'{"name": true}',
+]
+
+
+@pytest.mark.parametrize("body", BODIES, ids=range(len(BODIES)))
+def test_bad_app_bodies(api: httpx.Client, body: bytes) -> None:
+    for method, url in (("POST", "/v2/apps"), ("PUT", "/v2/apps/01AAAAAAAAAAAAAAAAAAAAAAAA")):
+        r = api.request(method, url, content=body, headers={"content-type": "application/json"})
+        assert r.status_code in (400, 404), (method, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/json")
+        message = r.json()["message"]
+        assert message and "Traceback" not in message
+
+
+def test_bad_fn_bodies_leave_fn_unchanged(api: httpx.Client, make_fn: Callable[..., Obj]) -> None:
+    fn = make_fn(config={"K": "v"})
+    bad = [
+        {"memory": "128"},
+        {"memory": 1.5},
+        {"memory": True},
+        {"timeout": -1},
+        {"config": {"K": None, "X": 1}},
+        {"format": "cloudevent"},
+        {"image": 5},
+        {"bogus": 1},
+    ]
+    for patch in bad:
+        r = api.put(f"/v2/fns/{fn['id']}", json=patch)
+        assert r.status_code == 400, (patch, r.text)
+    raw = api.put(f"/v2/fns/{fn['id']}", content=b"\x80\x81", headers={"content-type": "x/y"})
+    assert raw.status_code == 400
+    assert ok(api.get(f"/v2/fns/{fn['id']}")) == fn
+
+
+def test_form_encoded_json_is_accepted_like_fn(
+    api: httpx.Client, uniq: Callable[[str], str]
+) -> None:
+    # `curl -d '{...}'` sends application/x-www-form-urlencoded; Fn reads JSON anyway.
+    name = uniq("curl")
+    r = api.post(
+        "/v2/apps",
+        content=b'{"name": "%s"}' % name.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert ok(r)["name"] == name
+
+
+def test_bad_query_parameters(api: httpx.Client) -> None:
+    for params in ({"per_page": "abc"}, {"per_page": "0"}, {"per_page": "-5"}, {"cursor": "%%%"}):
+        r = api.get("/v2/apps", params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["message"]
+
+
+def test_unknown_routes_and_methods(api: httpx.Client) -> None:
+    r = api.get("/v2/nothing")
+    assert r.status_code == 404 and "message" in r.json()
+    r = api.patch("/v2/apps")
+    assert r.status_code == 405 and "message" in r.json()
+    r = api.get("/invoke/01AAAAAAAAAAAAAAAAAAAAAAAA")
+    assert r.status_code == 405
+
+
+def test_huge_body_is_rejected_cleanly(api: httpx.Client) -> None:
+    r = api.post("/v2/apps", content=b'{"name": "' + b"x" * 3_000_000 + b'"}')
+    assert r.status_code in (400, 413)
+    assert r.json()["message"]
