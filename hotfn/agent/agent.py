@@ -198,7 +198,11 @@ class Agent:
 
     def _pool(self, target: Target) -> HotPool:
         pool = self._pools.get(target.fn.id)
-        if pool is not None and pool.key == target.key:
+        # The cache hands out the same Target until the fn changes: identity is the
+        # cheap check (Target.key hashes the whole configuration).
+        if pool is not None and (pool.target is target or pool.key == target.key):
+            if pool.target is not target:
+                pool.target = target  # same configuration, newer object
             return pool
         if pool is not None:
             # The configuration changed: the old pool finishes its queue and goes.

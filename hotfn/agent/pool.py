@@ -98,26 +98,15 @@ class HotPool:
                 f"({self.max_queue} queued); retry later",
                 retry_after=self._retry_after(),
             )
-        fut: asyncio.Future[HotContainer] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[HotContainer] = loop.create_future()
         self.waiters.append(fut)
-        deadline = time.monotonic() + self.ctx.settings.max_queue_wait
+        # One timer per waiter (no wrapper task): it re-evaluates growth when the
+        # wait has lasted as long as a start, and ends the wait at max_queue_wait.
+        timer = loop.call_later(self._recheck_s(), self._waited, fut, loop.time())
         try:
             self._maybe_start()
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TooBusy(
-                        f"no container of function {self.target.fn.name} became free within "
-                        f"{self.ctx.settings.max_queue_wait:g} s; retry later",
-                        retry_after=self._retry_after(),
-                    )
-                recheck = max(self.avg_start_s or _DEFAULT_START_S, 0.05)
-                await asyncio.wait((fut,), timeout=min(recheck, remaining))
-                if fut.done():
-                    return fut.result()
-                # Waited as long as a start takes: the estimate was wrong (a call is
-                # much slower than usual), so a new container is worth it now.
-                self._maybe_start(force=True)
+            return await fut
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self.release(fut.result())  # handed over just as we gave up
@@ -128,6 +117,33 @@ class HotPool:
                 except ValueError:
                     pass
             raise
+        finally:
+            timer.cancel()
+
+    def _recheck_s(self) -> float:
+        return max(self.avg_start_s or _DEFAULT_START_S, 0.05)
+
+    def _waited(self, fut: asyncio.Future[HotContainer], since: float) -> None:
+        """Timer of a waiter still queued (see ``acquire``)."""
+        if fut.done():
+            return
+        loop = asyncio.get_running_loop()
+        limit = self.ctx.settings.max_queue_wait
+        if loop.time() - since >= limit:
+            fut.set_exception(
+                TooBusy(
+                    f"no container of function {self.target.fn.name} became free within "
+                    f"{limit:g} s; retry later",
+                    retry_after=self._retry_after(),
+                )
+            )
+            return
+        # Waited as long as a start takes: the estimate was wrong (a call is much
+        # slower than usual), so a new container is worth it now.
+        self._maybe_start(force=True)
+        delay = min(self._recheck_s(), max(0.0, since + limit - loop.time()))
+        # Re-arm; the handle is not kept: _waited checks fut.done() first.
+        loop.call_later(delay, self._waited, fut, since)
 
     def release(self, c: HotContainer) -> None:
         """Give back one slot of ``c`` after a call."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotfn.agent.calls import new_call_id
 from hotfn.agent.httpstream import (
@@ -93,3 +94,43 @@ async def trigger(request: Request) -> Response:
     status, headers = trigger_response(result, call_id)
     body = b"" if request.method == "HEAD" else result.body
     return RawResponse(body, status, headers)
+
+
+_TRIGGER_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class FastPaths:
+    """ASGI middleware sending ``/invoke/{fn_id}`` and ``/t/{app}/{source}`` straight
+    to :func:`invoke` and :func:`trigger`.
+
+    FastAPI's router tries every route in order with its own per-route machinery;
+    measured here that costs ~50 µs per call, a sixth of hotfn's whole per-call
+    budget. Everything else passes through untouched. Install it outermost among
+    user middleware (``app.add_middleware(FastPaths)`` after the others), so
+    Starlette's ``ServerErrorMiddleware`` still turns a crash into a 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            response: Response | None = None
+            if path.startswith("/invoke/"):
+                fn_id = path[8:]
+                if fn_id and "/" not in fn_id:
+                    if scope["method"] == "POST":
+                        scope["path_params"] = {"fn_id": fn_id}
+                        response = await invoke(Request(scope, receive))
+                    else:
+                        response = error_response(405, "method not allowed", {"Allow": "POST"})
+            elif path.startswith("/t/"):
+                app_name, sep, source = path[3:].partition("/")
+                if app_name and sep and scope["method"] in _TRIGGER_METHODS:
+                    scope["path_params"] = {"app_name": app_name, "source": source}
+                    response = await trigger(Request(scope, receive))
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -181,3 +181,30 @@ async def test_fn_update_drains_pool(
     assert resp.status_code == 200
     runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
     assert [p.target.env["V"] for p in runtime.agent.pools() if p.containers] == ["2"]
+
+
+async def test_fast_paths_route_invoke_and_trigger(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    from hotfn.api.invoke import FastPaths
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    inner = FastPaths(app)
+
+    async def as_middleware(scope: Any, receive: Any, send: Any) -> None:
+        scope["app"] = app  # what the FastAPI app sets before its middleware stack
+        await inner(scope, receive, send)
+
+    fast = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=as_middleware), base_url="http://testserver"
+    )
+    async with fast:
+        fn = await make_fn()
+        await make_trigger(client, fn, "/a/b")
+        resp = await fast.post(f"/invoke/{fn['id']}", content=b"x")
+        assert resp.status_code == 200 and resp.content == b"x"
+        resp = await fast.get(f"/invoke/{fn['id']}")
+        assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+        resp = await fast.post(f"/t/{fn['app_name']}/a/b", content=b"http:202")
+        assert resp.status_code == 202 and resp.headers["x-fake"] == "yes"
+        assert (await fast.get("/version")).status_code == 200  # everything else passes
