@@ -1,0 +1,107 @@
+"""Issue 4, "What it must show": the reference example's Node.js ``func.js`` deployed
+(1) in the default format with its ``Dockerfile.default`` (a container per call),
+(2) hot with hotwrap and its ``Dockerfile.hotwrap``, and (3) a Python handler on
+hotfn's FDK, all through a real ``hotfn start`` server and the real engine. (2) and
+(3) serve every call, ``/invoke`` and HTTP trigger alike, from one container."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import (
+    E2E,
+    EXAMPLE,
+    HOTWRAP_IMAGE,
+    SUBSTITUTIONS,
+    ReferenceImages,
+    localized_dockerfile,
+)
+
+pytestmark = pytest.mark.docker
+
+NAMES = [b"Ann", b"Bob", b"J\xc3\xbcrgen", b"two words", b"x" * 1000]
+
+
+def node_greeting(body: bytes) -> bytes:
+    # func.js: console.log("Hello", name, "from Node!"), name = stdin or "World".
+    return b"Hello " + (body or b"World") + b" from Node!\n"
+
+
+def python_greeting(body: bytes) -> bytes:
+    # examples/hello/func.py: f"Hello {name} from Python!\n", name = body or "World".
+    return b"Hello " + (body or b"World") + b" from Python!\n"
+
+
+def test_dockerfiles_are_the_example_s_with_only_image_names_replaced() -> None:
+    for name in ("Dockerfile.default", "Dockerfile.hotwrap"):
+        original = (EXAMPLE / name).read_text()
+        local = localized_dockerfile(name)
+        assert "node:8-alpine" not in local and "fnproject/" not in local
+        back = local
+        for old, new in SUBSTITUTIONS.items():
+            back = back.replace(new, old)
+        assert back == original
+    assert f"FROM {HOTWRAP_IMAGE} as hotwrap" in localized_dockerfile("Dockerfile.hotwrap")
+
+
+def test_default_format_runs_a_new_container_per_call(
+    e2e: E2E, reference_images: ReferenceImages
+) -> None:
+    fn = e2e.deploy(reference_images.default, fmt="default")
+    call_ids = []
+    for body in [b"", b"Ann", b"Bob", b"two words"]:
+        resp = e2e.http.post(f"/invoke/{fn['id']}", content=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.content == node_greeting(body)
+        call_ids.append(resp.headers["fn-call-id"])
+    records = e2e.calls(fn["id"])
+    ours = [records[call_id] for call_id in call_ids]
+    assert all(rec["status"] == "success" and rec["start_path"] == "cold" for rec in ours)
+    containers = {rec["container_id"] for rec in ours}
+    assert len(containers) == len(call_ids) and None not in containers
+    # Each cold container is removed once its call is answered.
+    assert not e2e.wait_no_containers(fn["id"])
+
+
+@pytest.mark.parametrize("variant", ["hotwrap", "fdk"])
+def test_hot_variant_serves_every_call_from_one_container(
+    e2e: E2E, reference_images: ReferenceImages, variant: str
+) -> None:
+    image = reference_images.hotwrap if variant == "hotwrap" else reference_images.fdk
+    greeting = node_greeting if variant == "hotwrap" else python_greeting
+    fn = e2e.deploy(image, fmt="http-stream", trigger="/hello")
+    call_ids = []
+
+    first = e2e.http.post(f"/invoke/{fn['id']}", content=b"")
+    assert first.status_code == 200, first.text
+    assert first.content == greeting(b"")
+    call_ids.append(first.headers["fn-call-id"])
+    for i in range(10):
+        body = NAMES[i % len(NAMES)]
+        resp = e2e.http.post(f"/invoke/{fn['id']}", content=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.content == greeting(body)
+        call_ids.append(resp.headers["fn-call-id"])
+
+    url = f"/t/{fn['app_name']}/hello"
+    resp = e2e.http.post(url, content=b"Trigger", headers={"Content-Type": "text/plain"})
+    assert resp.status_code == 200, resp.text
+    assert resp.content == greeting(b"Trigger")
+    assert not any(name.startswith("fn-http-") for name in resp.headers)
+    call_ids.append(resp.headers["fn-call-id"])
+    resp = e2e.http.get(url + "?q=1")
+    assert resp.status_code == 200, resp.text
+    assert resp.content == greeting(b"")
+    call_ids.append(resp.headers["fn-call-id"])
+
+    # One container on the engine, and every call record names it.
+    running = e2e.containers(fn["id"])
+    assert len(running) == 1, running
+    records = e2e.calls(fn["id"])
+    ours = [records[call_id] for call_id in call_ids]
+    assert all(rec["status"] == "success" for rec in ours)
+    assert {rec["container_id"] for rec in ours} == {ours[0]["container_id"]}
+    assert running[0].startswith(ours[0]["container_id"]) or ours[0]["container_id"].startswith(
+        running[0]
+    )
+    assert [rec["start_path"] for rec in ours] == ["cold"] + ["hot"] * (len(ours) - 1)
