@@ -3,10 +3,13 @@ then defaults. Everything the server reads from its environment is read here."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hotfn.errors import InvalidInput
 
 
 def _env_float(name: str, default: float) -> float:
@@ -17,6 +20,15 @@ def _env_float(name: str, default: float) -> float:
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_instance(data_dir: Path) -> str:
@@ -44,6 +56,9 @@ class Settings:
     db_url: str | None = None  # None → SQLite file in data_dir
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("HOTFN_DATA_DIR", "data")))
     public_url: str | None = None  # base of invokeEndpoint / httpEndpoint; else request host
+    token: str | None = None  # API token: /v2 and /metrics need "Authorization: Bearer <token>"
+    insecure: bool = False  # allow a non-loopback address without a token
+    max_api_body: int = 1024 * 1024  # bytes of a /v2 request body
     # Names this server's containers (label) so leftovers of its earlier runs can be
     # found. ``from_env`` leaves it "" unless HOTFN_INSTANCE is set, and ``resolve``
     # then takes the one kept in <data_dir>/instance; Settings() alone gets a random one.
@@ -78,6 +93,8 @@ class Settings:
             port=_env_int("HOTFN_PORT", 8080),
             db_url=os.environ.get("HOTFN_DB_URL") or None,
             public_url=os.environ.get("HOTFN_PUBLIC_URL") or None,
+            token=os.environ.get("HOTFN_TOKEN") or None,
+            insecure=os.environ.get("HOTFN_INSECURE", "") in ("1", "true", "yes"),
             network_mode=os.environ.get("HOTFN_NETWORK") or None,
             hot_start_timeout=_env_float("HOTFN_HOT_START_TIMEOUT", 10.0),
             drain_timeout=_env_float("HOTFN_DRAIN_TIMEOUT", 30.0),
@@ -91,6 +108,16 @@ class Settings:
             if value is not None:
                 setattr(s, key, value)
         return s
+
+    def check_exposure(self) -> None:
+        """Refuse to listen beyond this machine without a token, unless told to."""
+        if self.token or self.insecure or is_loopback(self.host):
+            return
+        raise InvalidInput(
+            f"refusing to listen on {self.host} without an API token: anyone who can reach "
+            "it could run containers. Pass --token (or set HOTFN_TOKEN), or --insecure to "
+            "accept that"
+        )
 
     def resolve(self) -> Settings:
         """Fill in what depends on the data dir (call once at server start)."""

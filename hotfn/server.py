@@ -68,6 +68,7 @@ def serve(settings: Settings) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM."""
     import uvicorn
 
+    settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     config = uvicorn.Config(

@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, TIMEOUT_MAX
 from hotfn.errors import HotfnError
@@ -130,32 +129,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.add_middleware(RequestGuard)
-
-
-class RequestGuard:
-    """Checks every request gets before routing.
-
-    - A NUL byte in the path or query is refused (400): no name or id contains one,
-      and PostgreSQL text cannot hold one.
-    - Every /v2 request body is JSON whatever its Content-Type, as in Fn:
-      ``curl -d '{...}'`` sends form encoding and must still work.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
-            response = error_response(400, "the URL must not contain NUL bytes (%00)")
-            await response(scope, receive, send)
-            return
-        if (
-            scope["type"] == "http"
-            and scope["method"] in ("POST", "PUT")
-            and scope["path"].startswith("/v2/")
-        ):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
-        await self.app(scope, receive, send)

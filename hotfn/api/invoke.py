@@ -23,9 +23,11 @@ from hotfn.agent.httpstream import (
     invoke_response_headers,
     trigger_response,
 )
+from hotfn.api.auth import call_allowed
 from hotfn.api.errors import error_response
-from hotfn.errors import HotfnError
+from hotfn.errors import HotfnError, Unauthorized
 from hotfn.runtime import Runtime
+from hotfn.types import Target
 
 # Statuses whose responses must not have a body (RFC 9110).
 _NO_BODY = frozenset({204, 304})
@@ -56,12 +58,21 @@ def _error(exc: HotfnError, call_id: str) -> Response:
     return error_response(exc.status, exc.message, headers)
 
 
+def _check_access(runtime: Runtime, target: Target, request: Request) -> None:
+    token = runtime.settings.token
+    if token and not call_allowed(target, request.scope["headers"], token):
+        raise Unauthorized(
+            "this fn's app requires the API token for calls: send 'Authorization: Bearer <token>'"
+        )
+
+
 async def invoke(request: Request) -> Response:
     """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
         target = await runtime.cache.target(request.path_params["fn_id"])
+        _check_access(runtime, target, request)
         body = await request.body()
         headers = _headers(request)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
@@ -84,6 +95,7 @@ async def trigger(request: Request) -> Response:
     try:
         source = "/" + request.path_params["source"]
         target, _trig = await runtime.cache.trigger(request.path_params["app_name"], source)
+        _check_access(runtime, target, request)
         body = await request.body()
         req = CallRequest(
             call_id, request.method, str(request.url), _headers(request), body, trigger=True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hotfn.errors import NotFound
 from hotfn.store import Store
 from hotfn.store.apps import fetch_app
 from hotfn.store.changes import Change
@@ -38,6 +39,8 @@ class ConfigCache:
         hit = self._targets.get(fn_id)
         if hit is not None:
             return hit
+        if "\x00" in fn_id:  # no id has one, and PostgreSQL text cannot hold one
+            raise NotFound("Fn not found")
         gen = self._generation
         async with self.store.db.engine.connect() as conn:
             fn = await fetch_fn(conn, fn_id)
@@ -53,6 +56,8 @@ class ConfigCache:
         if hit is not None:
             fn_id, trig = hit
             return await self.target(fn_id), trig
+        if "\x00" in app_name or "\x00" in source:
+            raise NotFound(f"no trigger for path {source!r} in app {app_name!r}")
         gen = self._generation
         _app, trig = await self.store.triggers.find(app_name, source)
         target = await self.target(trig.fn_id)

@@ -3,7 +3,7 @@ changes nothing that was stored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -101,3 +101,25 @@ def test_huge_body_is_rejected_cleanly(api: httpx.Client) -> None:
     r = api.post("/v2/apps", content=b'{"name": "' + b"x" * 3_000_000 + b'"}')
     assert r.status_code in (400, 413)
     assert r.json()["message"]
+
+
+def test_body_limit_is_413_declared_or_chunked(api: httpx.Client) -> None:
+    big = b'{"name": "' + b"x" * 1_100_000 + b'"}'
+    r = api.post("/v2/apps", content=big)
+    assert r.status_code == 413
+    assert "limit" in r.json()["message"]
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = api.post("/v2/apps", content=chunks())
+    assert r.status_code == 413, r.text
+    assert "limit" in r.json()["message"]
+
+
+def test_nul_in_url_is_400(api: httpx.Client) -> None:
+    for url in ("/v2/apps?name=a%00b", "/v2/apps/a%00b", "/v2/fns/x%00", "/t/app%00/x"):
+        r = api.get(url)
+        assert r.status_code in (400, 404), (url, r.text)
+        assert r.json()["message"]
