@@ -65,7 +65,7 @@ def _options(
 ) -> None:  # fmt: skip
     """hotfn: Fn-compatible functions that stay hot.
 
-    Example: hotfn init --runtime python hello && cd hello && hotfn deploy --app demo --create-app --local && hotfn invoke demo hello
+    Example: hotfn init hello && cd hello && hotfn deploy --app demo --create-app --local
     """
     SETTINGS.api_url = api_url or api_url_from_env()
     SETTINGS.verbose = verbose
