@@ -48,11 +48,13 @@ def request(api: str, method: str, path: str, body: Any = None, raw: bytes | Non
 def build(name: str, dockerfile: str) -> str:
     tag = f"hotfn-demo/{name}:latest"
     print(f"building {tag} ...", flush=True)
-    subprocess.run(
+    result = subprocess.run(
         ["docker", "build", "-q", "-f", str(HERE / dockerfile), "-t", tag, str(HERE)],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if result.returncode != 0:  # the builder's own words say what went wrong
+        raise SystemExit(f"docker build of {tag} failed:\n{result.stderr}")
     return tag
 
 
