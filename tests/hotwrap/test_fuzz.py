@@ -1,0 +1,74 @@
+"""Hostile input (issue 6): malformed requests to hotwrap over its real unix socket.
+
+The same hostile requests as ``tests/fdk/test_fuzz.py`` (whose strategies and checks
+this reuses), with a command run per call behind the parser: no crash, no hang,
+only well-formed answers, and the next well-formed call is served correctly —
+also after requests whose body broke off while ``cat`` was reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from hotfn.fdk.testing import FunctionProcess
+from tests.fdk.test_fuzz import (
+    FUZZ_SETTINGS,
+    HALF_CLOSE,
+    HOSTILE,
+    assert_still_serving,
+    check_replies,
+    exchange,
+    pipelined_junk,
+    well_formed,
+    with_cases,
+)
+
+PYTHON = os.environ.get("HOTFN_TEST_PYTHON", sys.executable)
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@pytest.fixture(scope="module")
+def hot_cat() -> Iterator[FunctionProcess]:
+    """One hotwrap running ``cat`` per call for the whole module."""
+    argv = [PYTHON, "-m", "hotfn.hotwrap", "cat"]
+    with FunctionProcess(argv, env={"PYTHONPATH": ROOT}) as fn:
+        yield fn
+
+
+@FUZZ_SETTINGS
+@given(raw=HOSTILE, half_close=HALF_CLOSE)
+@with_cases
+def test_hotwrap_survives_hostile_requests(
+    hot_cat: FunctionProcess, raw: bytes, half_close: bool
+) -> None:
+    received = exchange(hot_cat.socket_path, raw, half_close=half_close)
+    if half_close:
+        check_replies(received, None)
+    assert_still_serving(hot_cat, b"next %d" % len(raw))
+
+
+@FUZZ_SETTINGS
+@given(request=well_formed(), junk=pipelined_junk())
+def test_hotwrap_answers_a_well_formed_request_before_junk(
+    hot_cat: FunctionProcess, request: tuple[bytes, bytes], junk: bytes
+) -> None:
+    raw, body = request
+    check_replies(exchange(hot_cat.socket_path, raw + junk, half_close=True), body)
+    assert_still_serving(hot_cat, b"after " + body[:20])
+
+
+def test_no_command_is_left_running(hot_cat: FunctionProcess) -> None:
+    # After the fuzzing above, every per-call command has ended (none is stuck
+    # waiting for a body that never came).
+    children = Path(f"/proc/{hot_cat.proc.pid}/task/{hot_cat.proc.pid}/children")
+    give_up = time.monotonic() + 5
+    while children.read_text().split() and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert children.read_text().split() == []
