@@ -64,7 +64,7 @@ class Apps:
             updated_at=ts,
         )
         async with common.conflict_on_duplicate(f"App {name!r} already exists"):
-            async with self.db.engine.begin() as conn:
+            async with self.changes.transaction() as (conn, made):
                 await conn.execute(
                     apps.insert().values(
                         id=app.id,
@@ -77,9 +77,7 @@ class Apps:
                         updated_at=ts,
                     )
                 )
-                change = Change("app", app.id, app.id)
-                await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+                made.append(Change("app", app.id, app.id))
         return app
 
     async def get(self, app_id: str) -> App:
@@ -104,7 +102,7 @@ class Apps:
         syslog_url: str | None = None,
         shape: str | None = None,
     ) -> App:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             cur = await fetch_app(conn, app_id, for_update=True)
             if id is not None and id != cur.id:
                 raise Conflict("App ID in the body does not match the one in the path")
@@ -119,19 +117,15 @@ class Apps:
             }
             await conn.execute(apps.update().where(apps.c.id == app_id).values(**values))
             app = await fetch_app(conn, app_id)
-            change = Change("app", app_id, app_id)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("app", app_id, app_id))
         return app
 
     async def delete(self, app_id: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             result = await conn.execute(apps.delete().where(apps.c.id == app_id))
             if result.rowcount == 0:
                 raise NotFound("App not found")
-            change = Change("app", app_id, app_id, deleted=True)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("app", app_id, app_id, deleted=True))
 
     async def list(
         self, name: str | None = None, cursor: str | None = None, per_page: int | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,6 +49,19 @@ class Changes:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[tuple[AsyncConnection, list[Change]]]:
+        """A write transaction whose changes (appended to the yielded list) are
+        announced to other servers at commit and to this process after it; nothing
+        is announced if the transaction fails."""
+        made: list[Change] = []
+        async with self.db.engine.begin() as conn:
+            yield conn, made
+            for change in made:
+                await self.announce(conn, change)
+        for change in made:
+            self.deliver(change)
 
     async def announce(self, conn: AsyncConnection, change: Change) -> None:
         """Queue a NOTIFY inside the writing transaction: PostgreSQL sends it at

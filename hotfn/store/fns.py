@@ -72,7 +72,7 @@ class Fns:
         values = {**DEFAULTS, **{k: v for k, v in fields.items() if v is not None}}
         fn_id = new_id()
         async with common.conflict_on_duplicate(f"Fn {name!r} already exists in this app"):
-            async with self.db.engine.begin() as conn:
+            async with self.changes.transaction() as (conn, made):
                 await fetch_app(conn, app_id)  # 404 for an unknown parent
                 await conn.execute(
                     fns.insert().values(
@@ -88,9 +88,7 @@ class Fns:
                     )
                 )
                 fn = await fetch_fn(conn, fn_id)
-                change = Change("fn", fn_id, app_id)
-                await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+                made.append(Change("fn", fn_id, app_id))
         return fn
 
     async def get(self, fn_id: str) -> Fn:
@@ -108,7 +106,7 @@ class Fns:
         annotations: dict[str, Any] | None = None,
         **fields: Any,
     ) -> Fn:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             cur = await fetch_fn(conn, fn_id, for_update=True)
             for field, given, have in (("ID", id, cur.id), ("name", name, cur.name)):
                 if given is not None and given != have:
@@ -121,18 +119,14 @@ class Fns:
             values["updated_at"] = common.now()
             await conn.execute(fns.update().where(fns.c.id == fn_id).values(**values))
             fn = await fetch_fn(conn, fn_id)
-            change = Change("fn", fn_id, fn.app_id)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("fn", fn_id, fn.app_id))
         return fn
 
     async def delete(self, fn_id: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             fn = await fetch_fn(conn, fn_id)
             await conn.execute(fns.delete().where(fns.c.id == fn_id))
-            change = Change("fn", fn_id, fn.app_id, deleted=True)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("fn", fn_id, fn.app_id, deleted=True))
 
     async def list(
         self,

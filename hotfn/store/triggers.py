@@ -70,7 +70,7 @@ class Triggers:
         async with common.conflict_on_duplicate(
             f"Trigger {name!r} or another trigger with source {source!r} exists in this app"
         ):
-            async with self.db.engine.begin() as conn:
+            async with self.changes.transaction() as (conn, made):
                 await fetch_app(conn, app_id)
                 fn = await fetch_fn(conn, fn_id)
                 if fn.app_id != app_id:
@@ -91,9 +91,7 @@ class Triggers:
                     )
                 )
                 trigger = await fetch_trigger(conn, trigger_id)
-                change = Change("trigger", trigger_id, app_id)
-                await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+                made.append(Change("trigger", trigger_id, app_id))
         return trigger
 
     async def get(self, trigger_id: str) -> Trigger:
@@ -108,7 +106,7 @@ class Triggers:
         annotations: dict[str, Any] | None = None,
         **immutable: Any,
     ) -> Trigger:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             cur = await fetch_trigger(conn, trigger_id, for_update=True)
             for field, given in immutable.items():
                 if given is not None and given != getattr(cur, field):
@@ -126,18 +124,14 @@ class Triggers:
                     triggers.update().where(triggers.c.id == trigger_id).values(**values)
                 )
             trigger = await fetch_trigger(conn, trigger_id)
-            change = Change("trigger", trigger_id, cur.app_id)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("trigger", trigger_id, cur.app_id))
         return trigger
 
     async def delete(self, trigger_id: str) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.changes.transaction() as (conn, made):
             trigger = await fetch_trigger(conn, trigger_id)
             await conn.execute(triggers.delete().where(triggers.c.id == trigger_id))
-            change = Change("trigger", trigger_id, trigger.app_id, deleted=True)
-            await self.changes.announce(conn, change)
-        self.changes.deliver(change)
+            made.append(Change("trigger", trigger_id, trigger.app_id, deleted=True))
 
     async def list(
         self,
