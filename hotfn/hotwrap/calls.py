@@ -39,6 +39,10 @@ RESPONSE_FILE_ENV = "FN_RESPONSE_HEADERS_FILE"
 DEFAULT_BUFFER = 1 << 20
 _RESPONSE_FILE_MAX = 1 << 16
 _NOT_ENV_CHARS = re.compile(r"[^A-Za-z0-9_]")
+# Linux refuses to start a program when any one environment string ("NAME=value"
+# and its NUL) exceeds MAX_ARG_STRLEN, 128 KiB: one oversized client header must
+# not make every command run fail with E2BIG.
+_MAX_ENV_STRING = 1 << 17
 
 
 def say(message: str) -> None:
@@ -95,14 +99,24 @@ def call_environment(
     """The command's environment for one call (design.md §4)."""
     env = dict(base)
     ctx = Context(headers, None, {})
-    env["FN_CALL_ID"] = ctx.call_id
-    env["FN_DEADLINE"] = headers.get("fn-deadline", "")
-    env["FN_CONTENT_TYPE"] = ctx.content_type or ""
+    values = [
+        ("FN_CALL_ID", ctx.call_id),
+        ("FN_DEADLINE", headers.get("fn-deadline", "")),
+        ("FN_CONTENT_TYPE", ctx.content_type or ""),
+    ]
     if ctx.is_http:
-        env["FN_HTTP_METHOD"] = ctx.method
-        env["FN_HTTP_REQUEST_URL"] = ctx.request_url or ""
+        values.append(("FN_HTTP_METHOD", ctx.method))
+        values.append(("FN_HTTP_REQUEST_URL", ctx.request_url or ""))
         for name in ctx.http_headers:
-            env["FN_HTTP_H_" + _NOT_ENV_CHARS.sub("_", name).upper()] = ctx.http_headers[name]
+            key = "FN_HTTP_H_" + _NOT_ENV_CHARS.sub("_", name).upper()
+            values.append((key, ctx.http_headers[name]))
+    for key, value in values:
+        size = len(os.fsencode(key)) + len(os.fsencode(value)) + 2
+        if size > _MAX_ENV_STRING:
+            say(f"{key} is too large for the environment ({size} bytes): not set")
+            env.pop(key, None)
+        else:
+            env[key] = value
     if response_file is not None:
         env[RESPONSE_FILE_ENV] = response_file
     return env

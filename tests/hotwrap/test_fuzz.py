@@ -29,6 +29,7 @@ from tests.fdk.test_fuzz import (
     well_formed,
     with_cases,
 )
+from tests.hotwrap.conftest import StartHotwrap
 
 PYTHON = os.environ.get("HOTFN_TEST_PYTHON", sys.executable)
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -72,3 +73,17 @@ def test_no_command_is_left_running(hot_cat: FunctionProcess) -> None:
     while children.read_text().split() and time.monotonic() < give_up:
         time.sleep(0.05)
     assert children.read_text().split() == []
+
+
+def test_oversized_client_headers_do_not_stop_the_command(start_hotwrap: StartHotwrap) -> None:
+    # One environment string over 128 KiB makes exec fail (E2BIG); hotwrap leaves such
+    # values out (and says so in the log) instead of failing the call.
+    script = 'echo "${#FN_HTTP_H_X_BIG} ${#FN_HTTP_REQUEST_URL} $FN_HTTP_H_X_SMALL"'
+    fn = start_hotwrap(["sh", "-c", script])
+    url = "http://x/t/app/f?q=" + "u" * 200_000
+    with fn.client() as client:
+        reply = client.call(b"", http=("GET", url, {"X-Big": "b" * 200_000, "X-Small": "s"}))
+        assert (reply.status, reply.body) == (200, b"0 0 s\n")
+        reply = client.call(b"", http=("GET", "http://x/t/app/f", {"X-Big": "b" * 1000}))
+        assert (reply.status, reply.body) == (200, b"1000 16 \n")
+    assert "FN_HTTP_H_X_BIG is too large for the environment" in fn.log()
