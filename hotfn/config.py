@@ -78,6 +78,12 @@ class Settings:
     # how long a call may wait for a container before 503, the FDK-socket wait.
     container_labels: dict[str, str] = field(default_factory=dict)
     max_queue_wait: float = 60.0
+    # Call limits (hotfn/api/limits.py; per fn: annotations hotfn.io/max-body-bytes and
+    # hotfn.io/max-response-bytes). Fn's defaults: 6 MiB each way.
+    max_call_body: int = 6 * 1024 * 1024  # request body → 413
+    max_call_response: int = 6 * 1024 * 1024  # function response body → 502
+    max_call_headers: int = 100  # request header fields → 431
+    max_call_header_bytes: int = 32 * 1024  # names + values of all of them → 431
 
     @property
     def database_url(self) -> str:
@@ -102,6 +108,11 @@ class Settings:
             max_containers_per_fn=_env_int("HOTFN_MAX_CONTAINERS_PER_FN", 0),
             max_queue_per_fn=_env_int("HOTFN_MAX_QUEUE_PER_FN", 100),
             max_queue_wait=_env_float("HOTFN_MAX_QUEUE_WAIT", 60.0),
+            call_log_max_bytes=_env_int("HOTFN_CALL_LOG_MAX_BYTES", 64 * 1024),
+            max_call_body=_env_int("HOTFN_MAX_CALL_BODY", 6 * 1024 * 1024),
+            max_call_response=_env_int("HOTFN_MAX_CALL_RESPONSE", 6 * 1024 * 1024),
+            max_call_headers=_env_int("HOTFN_MAX_CALL_HEADERS", 100),
+            max_call_header_bytes=_env_int("HOTFN_MAX_CALL_HEADER_BYTES", 32 * 1024),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():

@@ -12,10 +12,12 @@ into them, so nothing above a driver sees a third-party exception.
     ├── NotFound                    404  an object or its parent does not exist
     ├── MethodNotAllowed            405
     ├── Conflict                    409  a name is taken or an immutable field changed
-    ├── PayloadTooLarge             413  a body or header block is over its limit
+    ├── PayloadTooLarge             413  a request body is over its limit
+    ├── HeadersTooLarge             431  too many request headers, or too many bytes of them
     └── CallError                        a call could not be completed
         ├── FunctionFailed          502  the function raised / exited non-zero
         ├── InvalidFunctionResponse 502  the container answered outside the contract
+        ├── ResponseTooLarge        502  the function's response is over its limit
         ├── OutOfMemory             502  the container was killed by the OOM killer
         ├── ContainerInitFailed     502  the container never became ready
         ├── ImageNotFound           502  the engine does not have the image
@@ -74,6 +76,11 @@ class PayloadTooLarge(HotfnError):
     default_message = "payload too large"
 
 
+class HeadersTooLarge(HotfnError):
+    status = 431
+    default_message = "request header fields too large"
+
+
 class CallError(HotfnError):
     """A call could not be completed; the subclass says why."""
 
@@ -89,6 +96,21 @@ class FunctionFailed(CallError):
 class InvalidFunctionResponse(CallError):
     status = 502
     default_message = "error receiving function response"
+
+
+class ResponseTooLarge(CallError):
+    """502 as Fn's ErrFunctionResponseTooBig: the function, not the caller, is at fault
+    (413 is for a request body the caller sent)."""
+
+    status = 502
+    default_message = "function response too large"
+
+    @classmethod
+    def over(cls, limit: int) -> ResponseTooLarge:
+        return cls(
+            f"function response too large: over this fn's limit of {limit} bytes; raise "
+            "it with the annotation hotfn.io/max-response-bytes"
+        )
 
 
 class OutOfMemory(CallError):

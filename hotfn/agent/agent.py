@@ -25,7 +25,7 @@ from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.keepalive import KeepAlivePolicy
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
-from hotfn.agent.transport import BrokenResponse, ConnectFailed
+from hotfn.agent.transport import BrokenResponse, ConnectFailed, ResponseTooLarge
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_INSTANCE, LABEL_MANAGED, Driver
 from hotfn.errors import (
@@ -37,6 +37,7 @@ from hotfn.errors import (
     OutOfMemory,
     ShuttingDown,
 )
+from hotfn.errors import ResponseTooLarge as ResponseTooLargeError
 from hotfn.store.calls import CallStore
 from hotfn.types import CallRecord, Target
 
@@ -265,10 +266,13 @@ class Agent:
                 # The deadline counts from container assignment (Fn's rule).
                 async with asyncio.timeout(timeout):
                     headers = request_headers(req, deadline_after(timeout))
-                    result = await client.call(headers, req.body)
+                    result = await client.call(headers, req.body, req.max_response)
             except TimeoutError:
                 keep = False  # it may be stuck; a fresh one serves the next call
                 raise FunctionTimeout() from None
+            except ResponseTooLarge as exc:
+                keep = False  # it is still writing into a connection we closed
+                raise ResponseTooLargeError.over(exc.limit) from None
             except BrokenResponse as exc:
                 keep = False
                 raise await self._broken(c, target, exc) from None
@@ -312,9 +316,11 @@ class Agent:
                 "the container was killed by the OOM killer"
             )
         if status is not None and not status.running:
+            # 137 without OOM: SIGKILL from outside (docker kill, the engine stopping).
+            how = " (killed by SIGKILL)" if status.exit_code == 137 else ""
             return InvalidFunctionResponse(
                 f"error receiving function response: the container exited with code "
-                f"{status.exit_code} during the call"
+                f"{status.exit_code}{how} during the call"
             )
         return InvalidFunctionResponse(f"error receiving function response: {exc}")
 

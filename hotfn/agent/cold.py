@@ -19,7 +19,7 @@ from hotfn.agent.context import AgentContext, cpu_count, int_setting
 from hotfn.agent.httpstream import CallRequest, CallResult, canonical
 from hotfn.agent.metrics import FnMetrics
 from hotfn.drivers.base import ContainerSpec
-from hotfn.errors import FunctionFailed, FunctionTimeout, OutOfMemory, TooBusy
+from hotfn.errors import FunctionFailed, FunctionTimeout, OutOfMemory, ResponseTooLarge, TooBusy
 from hotfn.types import ANNOTATION_MAX_CONTAINERS, CallRecord, Target
 
 
@@ -145,4 +145,6 @@ class ColdRunner:
             raise OutOfMemory(f"function ran out of memory (limit {fn.memory} MB)")
         if result.exit_code != 0:
             raise FunctionFailed(f"function failed: exit code {result.exit_code}")
+        if req.max_response and len(result.stdout) > req.max_response:
+            raise ResponseTooLarge.over(req.max_response)
         return CallResult(200, [], result.stdout)

@@ -45,7 +45,9 @@ class CallRequest:
 
     ``headers`` are the client's, names lowercased (as ASGI gives them); ``url`` is
     the full request URL with its query; ``trigger`` says it came through an HTTP
-    trigger (so the ``Fn-Http-*`` headers are added).
+    trigger (so the ``Fn-Http-*`` headers are added); ``max_response`` bounds the
+    function's response body in bytes (0: no limit; the API sets it, the agent
+    enforces it while reading).
     """
 
     call_id: str
@@ -54,6 +56,7 @@ class CallRequest:
     headers: Sequence[tuple[str, str]]
     body: bytes
     trigger: bool = False
+    max_response: int = 0
 
 
 @dataclass(slots=True)

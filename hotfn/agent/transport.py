@@ -20,6 +20,7 @@ from pathlib import Path
 from hotfn.agent.httpstream import HOP_BY_HOP_B, CallResult, Headers, RawHeaders
 
 MAX_HEAD = 64 * 1024  # a larger header block is an invalid response (as in Fn)
+_UNLIMITED = 1 << 62
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILER, _EOF, _DONE = range(7)
 
 
@@ -32,6 +33,15 @@ class BrokenResponse(Exception):
     """The connection broke or the answer was not valid HTTP (after sending)."""
 
 
+class ResponseTooLarge(BrokenResponse):
+    """The response body passed the caller's limit; reading stopped there (the
+    connection is closed, so the body is never buffered whole)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response body over {limit} bytes")
+        self.limit = limit
+
+
 class _Conn(asyncio.Protocol):
     """One connection to the container; parses one response at a time."""
 
@@ -40,6 +50,7 @@ class _Conn(asyncio.Protocol):
         self.closed = False
         self.buf = bytearray()
         self.waiter: asyncio.Future[CallResult] | None = None
+        self.max_body = _UNLIMITED
         self._reset()
 
     def _reset(self) -> None:
@@ -122,6 +133,8 @@ class _Conn(asyncio.Protocol):
                 self.body += buf[:take]
                 del buf[:take]
                 self.remaining -= take
+                if len(self.body) > self.max_body + 2:
+                    raise ResponseTooLarge(self.max_body)
                 if self.remaining:
                     return
                 del self.body[-2:]  # the chunk's CRLF
@@ -135,6 +148,8 @@ class _Conn(asyncio.Protocol):
                     self._finish()
                     return
             else:  # _EOF: everything until close is the body
+                if len(buf) > self.max_body:
+                    raise ResponseTooLarge(self.max_body)
                 return
 
     def _head(self, head: bytes) -> None:
@@ -172,6 +187,8 @@ class _Conn(asyncio.Protocol):
         if chunked:
             self.state = _CHUNK_SIZE
         elif length is not None:
+            if length > self.max_body:
+                raise ResponseTooLarge(self.max_body)
             self.remaining = length
             self.state = _LENGTH
             if length == 0:
@@ -195,9 +212,10 @@ class _Conn(asyncio.Protocol):
 
     # -- one exchange -------------------------------------------------------------
 
-    async def exchange(self, head: bytes, body: bytes) -> CallResult:
+    async def exchange(self, head: bytes, body: bytes, max_body: int) -> CallResult:
         assert self.transport is not None
         self._reset()
+        self.max_body = max_body
         waiter: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
         self.waiter = waiter
         if len(body) < 65536:
@@ -236,8 +254,9 @@ class ContainerClient:
         self._all.add(conn)
         return conn
 
-    async def call(self, headers: Headers, body: bytes) -> CallResult:
-        """``POST /call``; raises ``ConnectFailed`` or ``BrokenResponse``."""
+    async def call(self, headers: Headers, body: bytes, max_body: int = 0) -> CallResult:
+        """``POST /call``; raises ``ConnectFailed`` or ``BrokenResponse`` (its subclass
+        ``ResponseTooLarge`` when the body passes ``max_body`` bytes; 0: no limit)."""
         idle = self._idle
         conn = None
         while idle:
@@ -259,7 +278,7 @@ class ContainerClient:
             raise BrokenResponse("a request header is not Latin-1 text") from None
         ok = False
         try:
-            result = await conn.exchange(request, body)
+            result = await conn.exchange(request, body, max_body or _UNLIMITED)
             ok = True
         finally:
             if not ok:

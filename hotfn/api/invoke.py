@@ -25,6 +25,7 @@ from hotfn.agent.httpstream import (
 )
 from hotfn.api.auth import call_allowed
 from hotfn.api.errors import error_response
+from hotfn.api.limits import body_limit, read_body, response_limit, scan_headers
 from hotfn.errors import HotfnError, Unauthorized
 from hotfn.runtime import Runtime
 from hotfn.types import Target
@@ -48,10 +49,6 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _headers(request: Request) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
-
-
 def _error(exc: HotfnError, call_id: str) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
@@ -71,14 +68,17 @@ async def invoke(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
+        settings = runtime.settings
+        headers, length = scan_headers(request.scope["headers"], settings)
         target = await runtime.cache.target(request.path_params["fn_id"])
         _check_access(runtime, target, request)
-        body = await request.body()
-        headers = _headers(request)
+        body = await read_body(request.receive, length, body_limit(target, settings))
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
         # it costs more than the rest of this function.
         url = str(request.url) if target.fn.format == "default" else ""
-        req = CallRequest(call_id, request.method, url, headers, body)
+        req = CallRequest(
+            call_id, request.method, url, headers, body, False, response_limit(target, settings)
+        )
         if request.headers.get("fn-invoke-type") == "detached":
             runtime.agent.call_detached(target, req)
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
@@ -93,19 +93,22 @@ async def trigger(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
+        settings = runtime.settings
+        headers, length = scan_headers(request.scope["headers"], settings)
         source = "/" + request.path_params["source"]
         target, _trig = await runtime.cache.trigger(request.path_params["app_name"], source)
         _check_access(runtime, target, request)
-        body = await request.body()
+        body = await read_body(request.receive, length, body_limit(target, settings))
+        url = str(request.url)
         req = CallRequest(
-            call_id, request.method, str(request.url), _headers(request), body, trigger=True
+            call_id, request.method, url, headers, body, True, response_limit(target, settings)
         )
         result = await runtime.agent.call(target, req)
     except HotfnError as exc:
         return _error(exc, call_id)
-    status, headers = trigger_response(result, call_id)
+    status, out_headers = trigger_response(result, call_id)
     body = b"" if request.method == "HEAD" else result.body
-    return RawResponse(body, status, headers)
+    return RawResponse(body, status, out_headers)
 
 
 _TRIGGER_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

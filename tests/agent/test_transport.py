@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hotfn.agent.transport import BrokenResponse, ConnectFailed, ContainerClient
+from hotfn.agent.transport import (
+    BrokenResponse,
+    ConnectFailed,
+    ContainerClient,
+    ResponseTooLarge,
+)
 
 
 class Served:
@@ -144,3 +149,21 @@ async def test_cancelled_call_closes_connection(serve: Serve) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not client._all
+
+
+@pytest.mark.parametrize(
+    "resp",
+    [
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", b"hello world"],
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"6\r\nhello \r\n", b"5\r\n"
+         b"world\r\n0\r\n\r\n"],
+        [b"HTTP/1.0 200 OK\r\n\r\nhello ", b"world"],
+    ],
+    ids=["length", "chunked", "until-close"],
+)  # fmt: skip
+async def test_response_over_max_body(serve: Serve, resp: list[bytes]) -> None:
+    client, _served = await serve([resp], close_after=True)
+    with pytest.raises(ResponseTooLarge) as info:
+        await client.call([], b"", max_body=10)
+    assert info.value.limit == 10
+    assert not client._idle  # the connection is not reused
