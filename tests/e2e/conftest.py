@@ -118,6 +118,14 @@ class E2E:
         """The fn's containers on the engine (running or not)."""
         return containers_with({"io.hotfn.instance": self.instance, "io.hotfn.fn": fn_id})
 
+    def inspect(self, container_id: str) -> Obj:
+        """Whether the container runs, and the server instance that made it."""
+        out = docker(
+            "inspect", "-f",
+            '{{.State.Running}} {{ index .Config.Labels "io.hotfn.instance" }}', container_id,
+        ).split()  # fmt: skip
+        return {"running": out[0] == "true", "instance": out[1] if len(out) > 1 else None}
+
     def wait_no_containers(self, fn_id: str, timeout: float = 15.0) -> list[str]:
         give_up = time.monotonic() + timeout
         while (left := self.containers(fn_id)) and time.monotonic() < give_up:
