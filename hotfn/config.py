@@ -74,6 +74,18 @@ class Settings:
     call_log_max_bytes: int = 64 * 1024
     calls_retention_s: int = 7 * 24 * 3600
     calls_max_per_fn: int = 1000
+    # Cold starts (docs/coldstart.md). Warm generic runtime containers kept per
+    # runtime (0 = off; `hotfn start` defaults to 2, HOTFN_GENERIC_POOL_SIZE), the
+    # memory each reserves until specialised, and the runtime images by name.
+    generic_pool_size: int = 0
+    generic_memory_mb: int = 128
+    generic_images: dict[str, str] = field(
+        default_factory=lambda: {"python": "hotfn/python:latest"}
+    )
+    # Keep-alive of idle hot containers: "adaptive" (hybrid histogram, falls back to
+    # the fn's idle_timeout without enough history) or "fixed" (idle_timeout only);
+    # per fn: annotation hotfn.io/keepalive.
+    keepalive_policy: str = "adaptive"
     # Agent (added by the agent): extra labels on every container (tests label theirs),
     # how long a call may wait for a container before 503, the FDK-socket wait.
     container_labels: dict[str, str] = field(default_factory=dict)
@@ -103,6 +115,9 @@ class Settings:
             insecure=os.environ.get("HOTFN_INSECURE", "") in ("1", "true", "yes"),
             network_mode=os.environ.get("HOTFN_NETWORK") or None,
             hot_start_timeout=_env_float("HOTFN_HOT_START_TIMEOUT", 10.0),
+            generic_pool_size=_env_int("HOTFN_GENERIC_POOL_SIZE", 2),
+            generic_memory_mb=_env_int("HOTFN_GENERIC_MEMORY_MB", 128),
+            keepalive_policy=os.environ.get("HOTFN_KEEPALIVE") or "adaptive",
             drain_timeout=_env_float("HOTFN_DRAIN_TIMEOUT", 30.0),
             memory_budget_mb=_env_int("HOTFN_MEMORY_BUDGET_MB", 0),
             max_containers_per_fn=_env_int("HOTFN_MAX_CONTAINERS_PER_FN", 0),

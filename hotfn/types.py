@@ -21,6 +21,9 @@ FORMATS: tuple[FnFormat, ...] = ("http-stream", "default")
 ANNOTATION_NETWORK = "hotfn.io/network"  # Docker network mode for the fn's containers
 ANNOTATION_CONCURRENCY = "hotfn.io/concurrency"  # calls one container may serve at once
 ANNOTATION_MAX_CONTAINERS = "hotfn.io/max-containers"  # per-fn cap on containers
+ANNOTATION_PROVISIONED = "hotfn.io/provisioned"  # containers kept hot at all times (int)
+ANNOTATION_KEEPALIVE = "hotfn.io/keepalive"  # "adaptive" | "fixed" keep-alive policy
+ANNOTATION_GENERIC = "hotfn.io/generic"  # false: never start in a warm generic container
 INVOKE_ENDPOINT = "fnproject.io/fn/invokeEndpoint"
 HTTP_ENDPOINT = "fnproject.io/trigger/httpEndpoint"
 

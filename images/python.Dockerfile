@@ -8,6 +8,10 @@
 #     COPY func.py /function/
 #     ENTRYPOINT ["fdk", "/function/func.py", "handler"]
 #
+# The label io.hotfn.runtime=python (inherited by function images built FROM this
+# one) lets the agent start such a function in a warm generic container of this
+# image (`fdk --generic`) instead of a new container: see docs/coldstart.md.
+#
 # Build from the repository root (no network needed):
 #     docker build -f images/python.Dockerfile -t hotfn/python:latest .
 # BASE is the runtime: the local hotfn/base (Debian bookworm, python3) by default;
@@ -27,3 +31,4 @@ COPY --from=build /out/ /
 RUN python3 /opt/hotfn/hotfn/hotwrap/bundle.py link /opt/hotfn \
  && python3 -c "import hotfn.fdk; print(hotfn.fdk.FDK_VERSION)"
 WORKDIR /function
+LABEL io.hotfn.runtime=python

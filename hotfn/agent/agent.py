@@ -12,17 +12,18 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfn.agent.calls import CallLog, deadline_after, utcnow
 from hotfn.agent.capacity import MemoryBudget, machine_memory_mb
 from hotfn.agent.cold import ColdRunner
 from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, iofs_base, log
+from hotfn.agent.generic import GenericPools
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
-from hotfn.agent.keepalive import KeepAlivePolicy
+from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
 from hotfn.agent.transport import BrokenResponse, ConnectFailed, ResponseTooLarge
@@ -39,7 +40,10 @@ from hotfn.errors import (
 )
 from hotfn.errors import ResponseTooLarge as ResponseTooLargeError
 from hotfn.store.calls import CallStore
-from hotfn.types import CallRecord, Target
+from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
+
+if TYPE_CHECKING:
+    from hotfn.store.cache import ConfigCache
 
 _TICK_S = 0.5  # housekeeping interval (idle timeouts, empty pools)
 _CONNECT_RETRIES = 2  # a dead idle container costs a retry, not a failed call
@@ -66,8 +70,12 @@ class Agent:
         self.budget = MemoryBudget(settings.memory_budget_mb or machine_memory_mb() * 8 // 10)
         self.budget.evictor = self._evict
         self.ctx = AgentContext(driver, settings, self.budget, iofs_base(settings))
-        if keepalive is not None:
-            self.ctx.keepalive = keepalive
+        self.ctx.keepalive = keepalive or AdaptiveKeepAlive(default_mode=settings.keepalive_policy)
+        if settings.generic_pool_size > 0:
+            self.ctx.generic = GenericPools(self.ctx)
+        # Loads a fn's target by id (the API server's ConfigCache.target): lets the
+        # agent provision a fn's containers when it is created or changed.
+        self.targets: Callable[[str], Awaitable[Target]] | None = None
         self.cold = ColdRunner(self.ctx)
         self._pools: dict[str, HotPool] = {}  # fn id → current pool
         self._draining: set[HotPool] = set()  # old configurations still finishing
@@ -96,6 +104,8 @@ class Agent:
                 log.info("removed %d leftover containers of instance %s", removed, self._iname)
         except HotfnError as exc:
             log.warning("could not clean up leftover containers: %s", exc.message)
+        if self.ctx.generic is not None:
+            await self.ctx.generic.start()
         self._accepting = True
         self._ticker = asyncio.create_task(self._tick_loop())
 
@@ -118,6 +128,8 @@ class Agent:
                 pool.retire(c)
         self._pools.clear()
         self._draining.clear()
+        if self.ctx.generic is not None:
+            await self.ctx.generic.shutdown()
         # Container removals (and anything else) in flight finish before we sweep.
         while self.ctx.tasks:
             await asyncio.gather(*list(self.ctx.tasks), return_exceptions=True)
@@ -221,6 +233,21 @@ class Agent:
         metrics: FnMetrics,
     ) -> CallResult:
         pool = self._pool(target)
+        pool.arrive()
+        try:
+            return await self._call_pool(pool, target, req, record, call_log, metrics)
+        finally:
+            pool.depart()
+
+    async def _call_pool(
+        self,
+        pool: HotPool,
+        target: Target,
+        req: CallRequest,
+        record: CallRecord,
+        call_log: CallLog,
+        metrics: FnMetrics,
+    ) -> CallResult:
         t0 = time.perf_counter()
         for attempt in range(_CONNECT_RETRIES + 1):
             c = pool.try_acquire() or await pool.acquire()
@@ -229,6 +256,8 @@ class Agent:
                 record.queued_ms = (t1 - t0) * 1000
                 metrics.queue.observe(t1 - t0)
             if c.calls == 0 and c.inflight == 1:
+                # cold / specialized: the call waited for this start; provisioned /
+                # prewarmed: started ahead of it (start_ms says what that took).
                 record.start_ms = c.start_ms
                 record.start_path = c.start_path
             else:
@@ -335,6 +364,60 @@ class Agent:
         pool = self._pools.pop(fn_id, None)
         if pool is not None:
             self._retire_pool(pool)
+        if self.targets is not None and self._accepting:
+            self.ctx.spawn(self._fn_known(fn_id))
+
+    def attach(self, cache: ConfigCache) -> None:
+        """Follow the API's configuration: drain pools of changed fns, and provision
+        (``hotfn.io/provisioned``) and prepare (warm generic plan) changed fns."""
+        self.targets = cache.target
+        cache.add_listener(self.fn_changed)
+
+    async def _fn_known(self, fn_id: str) -> None:
+        assert self.targets is not None
+        try:
+            target = await self.targets(fn_id)
+        except HotfnError:
+            return  # deleted
+        await self.provision(target)
+
+    async def provision(self, target: Target) -> HotPool | None:
+        """Start the fn's provisioned containers (and, for a fn that can use warm
+        generic containers, copy its code out of its image now rather than at its
+        first call). Called when a fn is created or changed, and at start."""
+        if target.fn.format != "http-stream" or not self._accepting:
+            return None
+        generic = self.ctx.generic
+        if generic is not None:
+            await generic.planner.plan(target)
+        pool = self._pool(target)
+        pool.ensure_provisioned()
+        return pool
+
+    async def provision_all(self, targets: Iterable[Target]) -> None:
+        """Provision every fn that asks for it (server start)."""
+        for target in targets:
+            if target.annotation(ANNOTATION_PROVISIONED):
+                await self.provision(target)
+
+    async def prewarm(self, target: Target, count: int = 1, wait_s: float | None = None) -> int:
+        """Have ``count`` containers of the fn started and ready (``hotfn deploy
+        --prewarm``); returns how many are ready when it returns (within ``wait_s``,
+        default ``hot_start_timeout``). They are kept as the keep-alive policy says
+        (provisioned ones for good)."""
+        if target.fn.format != "http-stream":
+            return 0
+        pool = self._pool(target)
+        count = max(1, min(count, pool.max_containers))
+        while len(pool.containers) < count and pool.start_ahead("prewarmed"):
+            pass
+        deadline = time.monotonic() + (wait_s or self.settings.hot_start_timeout)
+        while time.monotonic() < deadline:
+            ready = sum(1 for c in pool.containers if c.state in ("idle", "busy"))
+            if ready >= count or (not pool.starting and ready < count):
+                return ready
+            await asyncio.sleep(0.01)
+        return sum(1 for c in pool.containers if c.state in ("idle", "busy"))
 
     def _retire_pool(self, pool: HotPool) -> None:
         pool.drain()
@@ -342,7 +425,11 @@ class Agent:
             self._draining.add(pool)
 
     def _evict(self, needed_mb: int, requester: object | None) -> int:
-        """Free memory by retiring other functions' idle containers, LRU first."""
+        """Free memory: idle warm generic containers first, then other functions'
+        idle containers, least recently used first."""
+        freed = self.ctx.generic.evict(needed_mb) if self.ctx.generic is not None else 0
+        if freed >= needed_mb:
+            return freed
         candidates = [
             c
             for pool in [*self._pools.values(), *self._draining]
@@ -351,7 +438,6 @@ class Agent:
             if c.inflight == 0 and c.state == "idle"
         ]
         candidates.sort(key=lambda c: c.last_used)
-        freed = 0
         for c in candidates:
             if freed >= needed_mb:
                 break
@@ -371,6 +457,8 @@ class Agent:
     def housekeeping(self) -> None:
         """Retire containers past their keep-alive; forget empty pools."""
         now = time.monotonic()
+        if self.ctx.generic is not None:
+            self.ctx.generic.housekeeping()
         for fn_id, pool in list(self._pools.items()):
             pool.housekeeping(now)
             if pool.empty and now - pool.last_used > 300:

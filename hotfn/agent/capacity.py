@@ -63,9 +63,10 @@ class MemoryBudget:
                 retry_after=60,
             )
 
-    def try_reserve(self, mb: int, requester: object | None = None) -> bool:
-        """Reserve ``mb`` now if it fits, evicting others' idle containers if needed."""
-        if self.used_mb + mb > self.total_mb and self.evictor is not None:
+    def try_reserve(self, mb: int, requester: object | None = None, evict: bool = True) -> bool:
+        """Reserve ``mb`` now if it fits, evicting others' idle containers if needed
+        (not with ``evict=False``: warm generic containers only take free memory)."""
+        if evict and self.used_mb + mb > self.total_mb and self.evictor is not None:
             self.evictor(self.used_mb + mb - self.total_mb, requester)
         if self.used_mb + mb <= self.total_mb and not self._waiters:
             self.used_mb += mb

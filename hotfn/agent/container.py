@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hotfn.agent.calls import CallLog
 from hotfn.agent.context import AgentContext, log
+from hotfn.agent.generic import SpecialiseFailed, send_specialise, specialise_env
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
+from hotfn.agent.specialize import CODE_DIR, install_code
 from hotfn.agent.transport import ContainerClient
 from hotfn.drivers.base import IOFS_MOUNT, ContainerSpec, ExitStatus, LogLine
 from hotfn.errors import ContainerInitFailed, HotfnError, OutOfMemory, StartTimeout
@@ -45,7 +47,12 @@ class HotContainer:
         self.memory_mb = pool.target.fn.memory
         self.last_used = time.monotonic()
         self.created = self.last_used
-        self.start_path = start_path  # how it was obtained: "cold" today, later "warm"...
+        # Why it was started: "cold" (a call needed it) or "provisioned"/"prewarmed"
+        # (ahead of calls); a call-started one that specialised a warm generic
+        # container says "specialized". ``via``: "image" or "generic".
+        self.start_path = start_path
+        self.via = "image"
+        self.code_dir: Path | None = None  # the /function mount of a specialised one
         self.start_ms = 0.0
         self.calls = 0
         self.exit: ExitStatus | None = None
@@ -77,18 +84,96 @@ class HotContainer:
         )
 
     async def start(self) -> None:
-        """Start the container and wait until its socket is ready.
+        """Start the container and wait until its socket is ready: by specialising a
+        warm generic runtime container when the fn's image allows it
+        (:mod:`hotfn.agent.generic`), else by starting one from the fn's image.
 
         Raises ``ImageNotFound``, ``ContainerInitFailed``, ``OutOfMemory`` or
         ``StartTimeout`` (the caller removes the container).
         """
         t0 = time.perf_counter()
+        if self.ctx.generic is not None and await self._specialise(t0):
+            return
         self.iofs.mkdir(parents=True, exist_ok=True)
         # The FDK runs as an unprivileged user and must create its socket here.
         self.iofs.chmod(0o777)
         self.id = await self.ctx.driver.start(self.spec())
+        self._watch()
+        await self._ready(t0)
+
+    def _watch(self) -> None:
         self._tasks.append(asyncio.create_task(self._watch_exit()))
         self._tasks.append(asyncio.create_task(self._follow_logs()))
+
+    async def _specialise(self, t0: float) -> bool:
+        """Become the fn's container by specialising a warm generic one; False (and
+        nothing changed) when none can be used, so the caller starts one normally."""
+        pools = self.ctx.generic
+        assert pools is not None
+        target = self.pool.target
+        plan = await pools.planner.plan(target)
+        g = pools.take(plan.runtime) if plan is not None else None
+        if plan is None or g is None:
+            return False
+        self.id, self.name, self.iofs, self.code_dir = g.id, g.name, g.iofs, g.code_dir
+        self.via = "generic"
+        self._watch()
+        try:
+            await asyncio.to_thread(install_code, plan.code, g.code_dir)
+            env = self.ctx.base_env(target, "http-stream")
+            env["FN_LISTENER"] = LISTENER
+            request = {"env": specialise_env(plan, env), "cwd": CODE_DIR, "argv": plan.argv}
+            # The handler runs only once both are done: the call is sent after the
+            # memory update has landed and the socket is up.
+            resize = None
+            if g.memory_mb != self.memory_mb:
+                resize = asyncio.ensure_future(self.ctx.driver.update_memory(g.id, self.memory_mb))
+            try:
+                await send_specialise(self.iofs, request, self.ctx.settings.hot_start_timeout)
+            finally:
+                if resize is not None:
+                    await resize
+            await self._ready(t0)
+        except (SpecialiseFailed, HotfnError, NotImplementedError) as exc:
+            message = exc.message if isinstance(exc, SpecialiseFailed | HotfnError) else str(exc)
+            if isinstance(exc, SpecialiseFailed) and exc.loader:
+                pools.planner.reject(plan.image_id)  # would fail again: normal starts
+            log.warning(
+                "specialising %s for fn %s failed (%s); starting from the image",
+                g.name, target.fn.name, message,
+            )  # fmt: skip
+            await self._reset_after_failed_specialise()
+            return False
+        if self.start_path == "cold":
+            self.start_path = "specialized"
+        return True
+
+    async def _reset_after_failed_specialise(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        with contextlib.suppress(HotfnError):
+            await self.ctx.driver.remove(self.id)
+        await asyncio.to_thread(_rmtree, self.iofs)
+        if self.code_dir is not None:
+            await asyncio.to_thread(_rmtree, self.code_dir)
+        self.exit = None
+        self.exited = asyncio.get_running_loop().create_future()
+        self._boot_lines.clear()
+        self.name = self.ctx.container_name(self.pool.target.fn.id, "hot")
+        self.iofs = self.ctx.iofs_base / os.urandom(6).hex()
+        self.code_dir = None
+        self.id = ""
+        self.via = "image"
+
+    async def _ready(self, t0: float) -> None:
+        """Wait for ``lsnr.sock`` (or the container's exit, or the start timeout)."""
         ready = asyncio.ensure_future(wait_for_socket(self.iofs))
         timeout = self.ctx.settings.hot_start_timeout
         either: set[asyncio.Future[Any]] = {ready, self.exited}
@@ -210,6 +295,8 @@ class HotContainer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.to_thread(_rmtree, self.iofs)
+        if self.code_dir is not None:
+            await asyncio.to_thread(_rmtree, self.code_dir)
 
 
 def _rmtree(path: Path) -> None:

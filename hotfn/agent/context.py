@@ -9,13 +9,16 @@ import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfn.agent.capacity import MemoryBudget
 from hotfn.agent.keepalive import FixedKeepAlive, KeepAlivePolicy
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_FN, LABEL_INSTANCE, LABEL_KIND, LABEL_MANAGED, Driver
 from hotfn.types import ANNOTATION_NETWORK, Target
+
+if TYPE_CHECKING:
+    from hotfn.agent.generic import GenericPools
 
 log = logging.getLogger("hotfn.agent")
 
@@ -41,6 +44,7 @@ class AgentContext:
     iofs_base: Path
     keepalive: KeepAlivePolicy = field(default_factory=FixedKeepAlive)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    generic: GenericPools | None = None  # warm generic runtime containers, if any
 
     @property
     def labels(self) -> dict[str, str]:

@@ -25,9 +25,15 @@ from collections import deque
 
 from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
+from hotfn.agent.keepalive import PrewarmingPolicy
 from hotfn.agent.metrics import FnMetrics
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
-from hotfn.types import ANNOTATION_CONCURRENCY, ANNOTATION_MAX_CONTAINERS, Target
+from hotfn.types import (
+    ANNOTATION_CONCURRENCY,
+    ANNOTATION_MAX_CONTAINERS,
+    ANNOTATION_PROVISIONED,
+    Target,
+)
 
 _EWMA = 0.2  # weight of the newest sample in running averages
 _DEFAULT_START_S = 0.5  # start-time guess before the pool has started anything
@@ -48,6 +54,14 @@ class HotPool:
             target.annotation(ANNOTATION_MAX_CONTAINERS), default_max, 1, 10_000
         )
         self.max_queue = settings.max_queue_per_fn
+        # Containers kept started at all times (hotfn.io/provisioned), whatever the
+        # keep-alive policy says; replaced when they die.
+        self.provisioned = int_setting(
+            target.annotation(ANNOTATION_PROVISIONED), 0, 0, self.max_containers
+        )
+        self.active = 0  # calls between arrive() and depart()
+        self.calls_seen = 0
+        self._prewarmed_gap = -1.0  # the idle gap (its start) a pre-warm was made for
         self.containers: set[HotContainer] = set()  # starting, idle or busy
         self.free: list[HotContainer] = []  # running containers with a free slot
         self.starting = 0
@@ -80,9 +94,21 @@ class HotPool:
             if c.inflight >= self.concurrency:
                 free.pop()
                 c.in_free = False
-            self._observe_reuse(c)
             return c
         return None
+
+    def arrive(self) -> None:
+        """A call for this fn arrived: tell the keep-alive policy how long the fn had
+        been idle (no call running), the sample adaptive keep-alive learns from."""
+        if self.active == 0 and self.calls_seen:
+            self.ctx.keepalive.observe_idle(self, time.monotonic() - self.last_used)
+        self.active += 1
+        self.calls_seen += 1
+
+    def depart(self) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self.last_used = time.monotonic()
 
     async def acquire(self) -> HotContainer:
         """A container for one call, waiting in the queue if needed."""
@@ -182,10 +208,6 @@ class HotPool:
         avg = self.avg_run_s
         self.avg_run_s = seconds if avg is None else avg + _EWMA * (seconds - avg)
 
-    def _observe_reuse(self, c: HotContainer) -> None:
-        if c.inflight == 1 and c.calls:
-            self.ctx.keepalive.observe_idle(self, time.monotonic() - c.last_used)
-
     def _retry_after(self) -> int:
         per_call = self.avg_run_s or 1.0
         running = max(1, len(self.containers) - self.starting) * self.concurrency
@@ -218,11 +240,32 @@ class HotPool:
                     self._waiting_for_memory = True
                     self.ctx.budget.listen(self._memory_freed)
                 return
-            self.starting += 1
-            c = HotContainer(self, self.ctx)
-            self.containers.add(c)
-            self.ctx.spawn(self._start(c))
+            self._launch("cold")
             force = False  # one forced start per re-evaluation
+
+    def _launch(self, start_path: str) -> HotContainer:
+        """Start one container (its memory already reserved)."""
+        self.starting += 1
+        c = HotContainer(self, self.ctx, start_path)
+        self.containers.add(c)
+        self.ctx.spawn(self._start(c))
+        return c
+
+    def start_ahead(self, start_path: str) -> bool:
+        """Start a container before any call needs it (provisioned, pre-warmed);
+        False if the pool is full or no memory can be freed for it."""
+        if self.draining or len(self.containers) >= self.max_containers:
+            return False
+        if not self.ctx.budget.try_reserve(self.target.fn.memory, self):
+            return False
+        self._launch(start_path)
+        return True
+
+    def ensure_provisioned(self) -> None:
+        """Top up to ``hotfn.io/provisioned`` started containers."""
+        while not self.draining and len(self.containers) < self.provisioned:
+            if not self.start_ahead("provisioned"):
+                return
 
     def _memory_freed(self) -> None:
         self.ctx.budget.unlisten(self._memory_freed)
@@ -299,9 +342,10 @@ class HotPool:
     def on_exit(self, c: HotContainer) -> None:
         """The container stopped on its own (crash, OOM): drop it; calls in flight on it
         fail by themselves (and read its exit status). The next call, or a waiter,
-        starts a replacement."""
+        starts a replacement (at once if the fn has provisioned containers)."""
         self.retire(c)
         self._maybe_start()
+        self.ensure_provisioned()
 
     def drain(self) -> None:
         """Stop giving this pool new calls: idle containers go now, busy ones once
@@ -323,12 +367,29 @@ class HotPool:
         return freed
 
     def housekeeping(self, now: float) -> None:
-        """Retire containers the keep-alive policy no longer wants (agent tick)."""
+        """Retire containers the keep-alive policy no longer wants, keep the
+        provisioned ones, pre-warm when the policy asks (agent tick)."""
         policy = self.ctx.keepalive
-        for c in list(self.free):
+        for c in sorted(self.free, key=lambda c: c.last_used):  # oldest first
+            if len(self.containers) <= self.provisioned:
+                break
             if c.inflight == 0 and c.state == "idle":
                 if policy.should_retire(self, c, now - c.last_used):
                     self.retire(c)
+        self.ensure_provisioned()
+        if (
+            isinstance(policy, PrewarmingPolicy)
+            and not self.containers
+            and not self.draining
+            and self.active == 0
+            and self.calls_seen
+            and self._prewarmed_gap != self.last_used
+            and policy.prewarm_due(self, now - self.last_used)
+        ):
+            # One pre-warm per idle gap: if it times out unused, the next call is cold.
+            self._prewarmed_gap = self.last_used
+            if self.start_ahead("prewarmed"):
+                log.info("pre-warming a container of fn %s", self.target.fn.name)
 
     @property
     def empty(self) -> bool:

@@ -48,18 +48,18 @@ def _load_libc() -> ctypes.CDLL | None:
     return _libc
 
 
-def check_socket(directory: Path) -> Path | None:
-    """The socket path if ``lsnr.sock`` is ready; None if it is not there yet.
+def check_socket(directory: Path, name: str = SOCKET_NAME) -> Path | None:
+    """The socket path if ``name`` (``lsnr.sock``) is ready; None if not there yet.
 
     Raises ``ContainerInitFailed`` if it exists but breaks the contract.
     """
-    link = directory / SOCKET_NAME
+    link = directory / name
     try:
         st = os.lstat(link)
     except FileNotFoundError:
         return None
     expected = (
-        f"expected {SOCKET_NAME} in /tmp/iofs to be a relative symlink to a unix socket "
+        f"expected {name} in /tmp/iofs to be a relative symlink to a unix socket "
         "in the same directory (the http-stream contract)"
     )
     if not stat.S_ISLNK(st.st_mode):
@@ -84,7 +84,8 @@ def check_socket(directory: Path) -> Path | None:
 class _Inotify:
     """One inotify descriptor watching one directory, read through the event loop."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, name: str = SOCKET_NAME) -> None:
+        self.name = name.encode()
         libc = _load_libc()
         if libc is None:
             raise OSError(errno.ENOSYS, "inotify unavailable")
@@ -111,7 +112,7 @@ class _Inotify:
             start = offset + _EVENT_HEADER.size
             name = data[start : start + length].rstrip(b"\0")
             offset = start + length
-            if name == SOCKET_NAME.encode():
+            if name == self.name:
                 self.event.set()
 
     def close(self) -> None:
@@ -119,15 +120,19 @@ class _Inotify:
         os.close(self.fd)
 
 
-async def wait_for_socket(directory: Path) -> Path:
-    """Return the socket path once the container is ready (cancel to give up)."""
+async def wait_for_socket(directory: Path, name: str = SOCKET_NAME) -> Path:
+    """Return the socket path once the container is ready (cancel to give up).
+
+    ``name`` is ``lsnr.sock`` (the hot contract) or, for a warm generic container,
+    the generic loader's ``generic.sock`` (same phony-socket-and-symlink handshake).
+    """
     try:
-        watch: _Inotify | None = _Inotify(directory)
+        watch: _Inotify | None = _Inotify(directory, name)
     except OSError:
         watch = None
     try:
         # Check after the watch exists: the symlink may have appeared before it.
-        while (path := check_socket(directory)) is None:
+        while (path := check_socket(directory, name)) is None:
             if watch is not None:
                 await watch.event.wait()
                 watch.event.clear()

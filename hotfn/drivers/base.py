@@ -83,6 +83,7 @@ class ContainerSpec:
     hardening: Hardening = field(default_factory=Hardening)
     cmd: Sequence[str] | None = None
     entrypoint: Sequence[str] | None = None
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,38 @@ class ColdResult:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What the agent needs to know about a local image."""
+    """What the agent needs to know about a local image.
+
+    ``labels`` … ``layers`` let the agent recognise a function image built from one
+    of hotfn's runtime images (warm generic containers, docs/coldstart.md).
+    """
 
     id: str
     size: int = 0  # bytes
     user: str = ""  # the image's configured USER ("" = root)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    workdir: str = ""
+    env: tuple[str, ...] = ()  # "K=V" as in the image's config
+    layers: tuple[str, ...] = ()  # RootFS diff ids, base first
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step of an image's build (``docker history``), oldest first."""
+
+    created_by: str
+    empty_layer: bool  # metadata only (ENV, LABEL, WORKDIR...): no filesystem change
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra bind mount of a host directory (e.g. a specialised function's code)."""
+
+    source: Path
+    target: str
+    read_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -228,6 +256,16 @@ class Driver(Protocol):
 
         Optional: drivers that cannot do it raise ``NotImplementedError``.
         """
+        ...
+
+    async def image_history(self, image: str) -> list[HistoryEntry]:
+        """The build steps of a local image, oldest first (``ImageNotFound``)."""
+        ...
+
+    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+        """Copy directory ``path`` of ``image`` into the host directory ``dest``
+        (created; its contents land directly in it). No container is started: the
+        files are read from a created, never-started container that is removed."""
         ...
 
     async def close(self) -> None:

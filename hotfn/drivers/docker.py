@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
+import tarfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 import aiodocker
 import aiohttp
@@ -43,6 +47,7 @@ from hotfn.drivers.base import (
     ContainerSpec,
     Driver,
     ExitStatus,
+    HistoryEntry,
     ImageInfo,
     LogLine,
 )
@@ -52,6 +57,7 @@ from hotfn.drivers.docker_attach import (
     AttachStream,
     EngineRefused,
     LineSplitter,
+    read_archive,
     read_logs,
     request,
 )
@@ -140,10 +146,17 @@ def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[
         host["Ulimits"] = [{"Name": "nofile", "Soft": h.nofile, "Hard": h.nofile}]
     if spec.network_mode:
         host["NetworkMode"] = spec.network_mode
+    mounts = [
+        {"Type": "bind", "Source": str(m.source), "Target": m.target, "ReadOnly": m.read_only}
+        for m in spec.mounts
+    ]
     if spec.iofs_dir is not None:
-        host["Mounts"] = [
-            {"Type": "bind", "Source": str(spec.iofs_dir), "Target": IOFS_MOUNT, "ReadOnly": False}
-        ]
+        mounts.insert(
+            0,
+            {"Type": "bind", "Source": str(spec.iofs_dir), "Target": IOFS_MOUNT, "ReadOnly": False},
+        )
+    if mounts:
+        host["Mounts"] = mounts
     config: dict[str, Any] = {
         "Image": spec.image,
         "Env": [f"{k}={v}" for k, v in spec.env.items()],
@@ -214,8 +227,46 @@ class DockerDriver:
             data = await self._client().images.inspect(image)
         config = data.get("Config") or {}
         return ImageInfo(
-            id=str(data["Id"]), size=int(data.get("Size") or 0), user=str(config.get("User") or "")
+            id=str(data["Id"]),
+            size=int(data.get("Size") or 0),
+            user=str(config.get("User") or ""),
+            labels=dict(config.get("Labels") or {}),
+            entrypoint=tuple(config.get("Entrypoint") or ()),
+            cmd=tuple(config.get("Cmd") or ()),
+            workdir=str(config.get("WorkingDir") or ""),
+            env=tuple(config.get("Env") or ()),
+            layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
         )
+
+    async def image_history(self, image: str) -> list[HistoryEntry]:
+        with engine_errors(f"read the history of image {image}", image=image):
+            async with asyncio.timeout(self.request_timeout):
+                steps = await request(self.socket_path, "GET", f"/images/{quote(image)}/history")
+        if not isinstance(steps, list):
+            raise HotfnError(f"unexpected history of image {image} from the engine")
+        # The engine lists the newest step first.
+        return [
+            HistoryEntry(str(h.get("CreatedBy") or ""), int(h.get("Size") or 0) == 0)
+            for h in reversed(steps)
+        ]
+
+    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+        # Never started: the entrypoint only has to be valid JSON for create.
+        config: dict[str, Any] = {
+            "Image": image,
+            "Entrypoint": ["/nonexistent"],
+            "Labels": {LABEL_MANAGED: "1", LABEL_KIND: "export"},
+        }
+        name = f"hotfn-export-{os.urandom(6).hex()}"
+        with engine_errors(f"create a container of {image}", image=image):
+            container = await self._client().containers.create(config, name=name)
+        try:
+            with engine_errors(f"copy {path} out of image {image}"):
+                async with asyncio.timeout(self.request_timeout):
+                    data = await read_archive(self.socket_path, container.id, path)
+            await asyncio.to_thread(_untar_into, data, dest)
+        finally:
+            await self._remove_now(container.id)
 
     async def image_exists(self, image: str) -> bool:
         try:
@@ -462,6 +513,29 @@ class DockerDriver:
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
+
+
+def _untar_into(data: bytes, dest: Path) -> None:
+    """Extract the engine's archive of one directory into ``dest``: the archive's
+    top-level directory is stripped; links and devices are refused (a function's
+    code is files and directories); everything is made readable by any user (the
+    function runs as an unprivileged user, the agent may be root)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            parts = Path(member.name).parts[1:]
+            if not parts or ".." in parts or member.name.startswith("/"):
+                continue
+            target = dest.joinpath(*parts)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                target.chmod(0o755)
+            elif member.isfile():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(member)
+                assert src is not None
+                target.write_bytes(src.read())
+                target.chmod(0o755 if member.mode & 0o111 else 0o644)
 
 
 if TYPE_CHECKING:

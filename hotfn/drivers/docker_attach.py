@@ -140,6 +140,28 @@ async def request(socket_path: str, method: str, path: str, payload: Any = None)
         raise EngineUnavailable(f"the engine's answer to {method} {path} is not JSON") from None
 
 
+MAX_ARCHIVE = 256 * 1024 * 1024  # bytes of a directory copied out of an image
+
+
+async def read_archive(socket_path: str, container_id: str, path: str) -> bytes:
+    """The tar archive of ``path`` in a container (``GET /containers/{id}/archive``).
+
+    No time limit of its own: callers wrap it in ``asyncio.timeout``.
+    """
+    query = urlencode({"path": path})
+    reader, writer = await _connect(socket_path)
+    try:
+        _, headers = await _send(
+            reader, writer, _head("GET", f"/containers/{container_id}/archive?{query}", "1.0")
+        )
+        length = int(headers.get("content-length") or 0)
+        if length > MAX_ARCHIVE:
+            raise EngineRefused(413, f"{path} is larger than {MAX_ARCHIVE} bytes")
+        return await _read_body(reader, headers)
+    finally:
+        await _close(writer)
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
     """The next (stream, payload) frame of a multiplexed stream; None at EOF."""
     try:

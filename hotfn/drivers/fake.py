@@ -16,9 +16,14 @@ body               the fake function ...
 ``status:<n>``     answers status ``n`` (outside the contract unless 200/502/504)
 ``log:<text>``     writes ``<text>`` to stderr, then echoes the body
 ``headers``        answers a JSON object of the request headers it received
+``env``            answers a JSON object of its environment (after specialisation too)
 ``http:<n>``       answers 200 with ``Fn-Http-Status: n`` and ``Fn-Http-H-X-Fake: yes``
 anything else      echoes the body (``Content-Type`` as sent)
 =================  ===========================================================
+
+A container started with ``--generic`` in its entrypoint plays hotfn's generic
+loader: it waits for one specialise request on ``generic.sock`` and becomes the
+function it names if the code is in its ``/function`` mount.
 
 Cold runs (:meth:`FakeDriver.run_cold`) answer ``Hello <stdin> from Fake!`` on stdout,
 or obey ``sleep:<s>``, ``exit:<n>``, ``oom``, ``big:<n>`` (n bytes of output) and
@@ -34,12 +39,14 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from hotfn.drivers.base import (
     ColdResult,
     ContainerSpec,
     ExitStatus,
+    HistoryEntry,
     ImageInfo,
     LogLine,
 )
@@ -56,6 +63,14 @@ class FakeImage:
     init: InitMode = "ok"
     init_exit_code: int = 1
     boot_lines: tuple[str, ...] = ()  # written to stderr at start
+    # What inspect_image/image_history/export_dir report (warm generic containers):
+    labels: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] = ()
+    workdir: str = ""
+    env: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    files: Mapping[str, bytes] = field(default_factory=dict)  # under the exported dir
 
 
 @dataclass
@@ -73,7 +88,9 @@ class FakeContainer:
     server: asyncio.Server | None = None
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    memory_mb: int = 0
+    specialised: dict[str, object] | None = None  # the generic loader's request
 
     def log(self, stream: Literal["stdout", "stderr"], line: str) -> None:
         self.lines.put_nowait(LogLine(stream, line))
@@ -102,6 +119,8 @@ class FakeDriver:
         self.removed: list[str] = []
         self.down = False  # True: every call raises EngineUnavailable
         self.cold_specs: list[ContainerSpec] = []
+        self.exports = 0  # export_dir calls
+        self.updates: list[tuple[str, int]] = []  # update_memory calls
         self._seq = 0
 
     def _check(self) -> None:
@@ -109,7 +128,8 @@ class FakeDriver:
             raise EngineUnavailable("the Docker Engine is not reachable (fake: down)")
 
     def _image(self, name: str) -> FakeImage:
-        image = self.images.get(name)
+        # inspect_image's ids are "sha256:<name>": accept them where names go.
+        image = self.images.get(name) or self.images.get(name.removeprefix("sha256:"))
         if image is None:
             raise ImageNotFound(f"No such image: {name}")
         return image
@@ -135,8 +155,24 @@ class FakeDriver:
 
     async def inspect_image(self, image: str) -> ImageInfo:
         self._check()
-        self._image(image)
-        return ImageInfo(id=f"sha256:{image}")
+        img = self._image(image)
+        return ImageInfo(
+            id=f"sha256:{image}",
+            labels=dict(img.labels),
+            entrypoint=img.entrypoint,
+            workdir=img.workdir,
+            env=img.env,
+            layers=img.layers,
+        )
+
+    async def image_history(self, image: str) -> list[HistoryEntry]:
+        self._check()
+        return list(self._image(image).history)
+
+    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+        self._check()
+        self.exports += 1
+        _write_files(dest, self._image(image).files)
 
     async def image_exists(self, image: str) -> bool:
         self._check()
@@ -146,7 +182,9 @@ class FakeDriver:
         self._check()
         image = self._image(spec.image)
         cid = self._new_id()
-        c = FakeContainer(cid, spec, image, dict(spec.labels), env=dict(spec.env))
+        c = FakeContainer(
+            cid, spec, image, dict(spec.labels), env=dict(spec.env), memory_mb=spec.memory_mb
+        )
         self.containers[cid] = c
         self.started += 1
         c.task = asyncio.create_task(self._boot(c))
@@ -166,6 +204,9 @@ class FakeDriver:
         if image.init == "hang" or c.spec.iofs_dir is None:
             return
         iofs = c.spec.iofs_dir
+        if c.spec.entrypoint and "--generic" in c.spec.entrypoint:
+            if not await self._generic(c, iofs):
+                return
         if image.init == "bad-symlink":
             (iofs / "lsnr.sock").write_text("not a socket")
             return
@@ -175,6 +216,43 @@ class FakeDriver:
         )
         os.chmod(phony, 0o666)
         os.symlink("phonylsnr.sock", iofs / "lsnr.sock")
+
+    async def _generic(self, c: FakeContainer, iofs: Path) -> bool:
+        """The generic loader (``fdk --generic``): one specialise request on
+        ``generic.sock``; True once the container has become that function."""
+        got: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = json.loads(await reader.readline())
+            c.specialised = request
+            code = {m.target: m.source for m in c.spec.mounts}.get("/function")
+            argv = request.get("argv") or []
+            entry = str(argv[0]) if argv else ""
+            ok = code is not None and entry.startswith("/function/")
+            ok = ok and (code / entry.removeprefix("/function/")).exists()  # type: ignore[operator]
+            if ok:
+                c.env.update(request.get("env") or {})
+                writer.write(b'{"ok": true}\n')
+            else:
+                writer.write(json.dumps({"ok": False, "error": f"no {entry}"}).encode() + b"\n")
+            await writer.drain()
+            writer.close()
+            if not got.done():
+                got.set_result(ok)
+
+        phony = iofs / "phonygeneric.sock"
+        server = await asyncio.start_unix_server(serve, path=str(phony))
+        os.chmod(phony, 0o666)
+        os.symlink("phonygeneric.sock", iofs / "generic.sock")
+        try:
+            ok = await got
+        finally:
+            server.close()
+            (iofs / "generic.sock").unlink(missing_ok=True)
+            phony.unlink(missing_ok=True)
+        if not ok:
+            c.die(2)
+        return ok
 
     async def _serve(
         self, c: FakeContainer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -228,6 +306,9 @@ class FakeDriver:
         elif text == "headers":
             base["Content-Type"] = "application/json"
             return 200, base, json.dumps(headers).encode()
+        elif text == "env":
+            base["Content-Type"] = "application/json"
+            return 200, base, json.dumps(c.env).encode()
         elif text.startswith("http:"):
             base["Fn-Http-Status"] = text[5:]
             base["Fn-Http-H-X-Fake"] = "yes"
@@ -324,8 +405,20 @@ class FakeDriver:
         )
 
     async def update_memory(self, container_id: str, memory_mb: int) -> None:
-        raise NotImplementedError("the fake driver does not resize containers")
+        self._check()
+        c = self.containers.get(container_id)
+        if c is None:
+            raise NotFound(f"No such container: {container_id}")
+        self.updates.append((container_id, memory_mb))
+        c.memory_mb = memory_mb
 
     async def close(self) -> None:
         for cid in list(self.containers):
             await self.remove(cid)
+
+
+def _write_files(dest: Path, files: Mapping[str, bytes]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes(data)

@@ -17,7 +17,9 @@ from hotfn.fdk.runtime import handle
 
 USAGE = (
     "usage: python3 -m hotfn.fdk MODULE:HANDLER | FILE.py:HANDLER | FILE.py HANDLER\n"
-    "  serves HANDLER(ctx, data) on the socket named by FN_LISTENER"
+    "  serves HANDLER(ctx, data) on the socket named by FN_LISTENER\n"
+    "       python3 -m hotfn.fdk --generic [DIR]\n"
+    "  waits in DIR (/tmp/iofs) for the agent to say which handler to serve"
 )
 
 
@@ -56,6 +58,12 @@ def load_handler(target: str, name: str | None = None) -> object:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python3 -m hotfn.fdk`` and of the images' ``fdk`` script."""
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--generic":
+        # A warm generic container: the agent tells it later which function to be.
+        from hotfn.fdk import generic
+
+        generic.main(*args[1:2])
+        return
     if len(args) not in (1, 2) or args[0] in ("-h", "--help"):
         sys.exit(USAGE)
     try:
