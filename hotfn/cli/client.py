@@ -38,7 +38,8 @@ class Api:
 
     def __init__(self, base_url: str | None = None, timeout: float = 30.0) -> None:
         self.base_url = (base_url or SETTINGS.api_url).rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {SETTINGS.token}"} if SETTINGS.token else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def __enter__(self) -> Api:
         return self

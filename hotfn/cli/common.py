@@ -63,6 +63,7 @@ class Settings:
     """Global options, set by the main callback before any command runs."""
 
     api_url: str = DEFAULT_API_URL
+    token: str | None = None  # sent as "Authorization: Bearer" (the server's HOTFN_TOKEN)
     verbose: bool = False
 
 
@@ -97,10 +98,17 @@ def parse_annotations(values: list[str] | None) -> dict[str, Any]:
     return result
 
 
+def _check_output(value: str) -> str:
+    # Checked while parsing flags, so a typo is a usage error before any request.
+    if value.lower() not in ("table", "json", "yaml"):
+        raise typer.BadParameter(f"{value!r}: use table, json or yaml")
+    return value.lower()
+
+
 OutputOpt = Annotated[
     str,
     typer.Option(
-        "--output", "-o", help="table, json or yaml.", case_sensitive=False, metavar="FORMAT"
+        "--output", "-o", help="table, json or yaml.", metavar="FORMAT", callback=_check_output
     ),
 ]
 ConfigOpt = Annotated[

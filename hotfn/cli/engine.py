@@ -72,7 +72,8 @@ def build(
     verbose: bool = False,
 ) -> None:
     """``docker build``; progress on stderr, the builder's own message on failure."""
-    args = [docker_cli(), "build", "-t", image, "-f", str(dockerfile)]
+    # --force-rm: a failed step's container goes too (the classic builder keeps it).
+    args = [docker_cli(), "build", "--force-rm", "-t", image, "-f", str(dockerfile)]
     args += ["--label", "io.hotfn.function=1"]
     for arg in build_args:
         args += ["--build-arg", arg]

@@ -55,9 +55,9 @@ def invoke(
         headers[key.strip()] = value.strip()
     if content_type:
         headers["Content-Type"] = content_type
-    body = _body(data)
     with Api(timeout=INVOKE_TIMEOUT) as api:
-        _, target = api.fn(app, fn)
+        _, target = api.fn(app, fn)  # before reading stdin: a typo fails at once
+        body = _body(data)
         response = api.send("POST", f"/invoke/{target['id']}", content=body, headers=headers)
     call_id = response.headers.get("fn-call-id", "")
     if display_call_id and call_id:

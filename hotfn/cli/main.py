@@ -59,6 +59,13 @@ def _options(
             "http://localhost:8080.",
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", metavar="TOKEN", envvar="HOTFN_TOKEN", show_envvar=True,
+            help="The server's API token, if it was started with one.",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the full docker build output.")
     ] = False,
@@ -68,6 +75,7 @@ def _options(
     Example: hotfn init hello && cd hello && hotfn deploy --app demo --create-app --local
     """
     SETTINGS.api_url = api_url or api_url_from_env()
+    SETTINGS.token = token or None
     SETTINGS.verbose = verbose
 
 
