@@ -29,14 +29,16 @@ def server(make_server: Callable[..., ServerProcess]) -> Iterator[ServerProcess]
     srv = make_server(None)
     yield srv
     srv.stop()  # its containers go with it, before their images are removed
-    instance = (srv.data_dir / "instance").read_text().strip()
-    left = containers_with({"io.hotfn.instance": instance})
-    images = [
-        line for line in docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
-        if line.startswith(PREFIX)
-    ]  # fmt: skip
-    if images:
-        docker("rmi", "-f", *images)
+    try:
+        instance = (srv.data_dir / "instance").read_text().strip()
+        left = containers_with({"io.hotfn.instance": instance})
+    finally:  # the images go even if the check above could not run
+        images = [
+            line for line in docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+            if line.startswith(PREFIX)
+        ]  # fmt: skip
+        if images:
+            docker("rmi", "-f", *images)
     assert not left, f"containers left behind: {left}"
 
 
