@@ -48,7 +48,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         calls = CallStore(db, settings)
         drv = driver or _default_driver()
         agent = Agent(drv, settings, calls)
-        cache.add_listener(agent.fn_changed)
+        agent.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent)
         log.info("hotfn ready on %s (db: %s)", settings.host, db.url.get_backend_name())
