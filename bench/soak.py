@@ -1,0 +1,315 @@
+"""Soak benchmark (not a test): sustained load on a real server, loopback only.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--concurrency 64] [--warmup 1]
+
+Starts its own ``hotfn start`` (SQLite, network ``none``, its own instance label),
+deploys three functions and keeps ``--concurrency`` closed-loop callers busy for
+``--minutes``: 5/8 of them call a hot Python FDK echo (hotfn/python), 1/4 a hotwrap
+function running ``cat`` per call, 1/8 a default-format function (one container per
+call). Every answer is checked (status, body). It prints one row per minute (calls,
+errors by status, p50/p99 latency, server RSS), then the server's RSS at start,
+after warm-up and at the end, and checks:
+
+- errors: only 503 answers that carry ``Retry-After`` (documented back-pressure)
+  are allowed; anything else (other statuses, wrong bodies, broken connections)
+  fails the run;
+- memory: RSS growth from the end of warm-up to the end under 10 %;
+- containers: none of the server's is left after it stops.
+
+Exit status 0 when all three hold. Needs the engine and the local images
+(scripts/ensure-docker, scripts/build-images). The machine may be shared: other
+processes' load shows up in latency, never in correctness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.docker_support import build_image, docker  # noqa: E402  (image helpers)
+
+HOT_FUNC = b"def handler(ctx, data):\n    return data\n"
+COLD_FUNC = b"import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n"
+
+
+def build_images() -> dict[str, str]:
+    hot = build_image(
+        "hotfn-soak/hot:1",
+        "FROM hotfn/python:latest\nCOPY func.py /function/func.py\n"
+        'ENTRYPOINT ["fdk", "/function/func.py", "handler"]\n',
+        {"func.py": HOT_FUNC},
+    )
+    hotwrap = build_image(
+        "hotfn-soak/hotwrap:1",
+        "FROM hotfn/base:latest\nCOPY --from=hotfn/hotwrap:latest /hotwrap /hotwrap\n"
+        'ENTRYPOINT ["/hotwrap"]\nCMD ["cat"]\n',
+    )
+    cold = build_image(
+        "hotfn-soak/default:1",
+        'FROM hotfn/base:latest\nCOPY func.py /func.py\nENTRYPOINT ["python3", "/func.py"]\n',
+        {"func.py": COLD_FUNC},
+    )
+    return {"hot": hot, "hotwrap": hotwrap, "default": cold}
+
+
+# -- a minimal keep-alive HTTP/1.1 client (Content-Length answers only) ---------------
+
+
+class Conn(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bytes]] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is None:
+            return
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
+        i = head.find(b"content-length:")
+        if i < 0:
+            self._fail(ConnectionError("answer without Content-Length"))
+            return
+        j = head.find(b"\r\n", i)
+        length = int(head[i + 15 : j if j > 0 else None])
+        total = end + 4 + length
+        if len(self.buf) < total:
+            return
+        body = bytes(self.buf[end + 4 : total])
+        del self.buf[:total]
+        waiter, self.waiter = self.waiter, None
+        waiter.set_result((int(head[9:12]), head, body))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        self.waiter = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"connection lost ({exc})"))
+
+    async def send(self, raw: bytes) -> tuple[int, bytes, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+# -- the server under test ------------------------------------------------------------
+
+
+class Server:
+    def __init__(self) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="hotfn-soak-"))
+        self.instance = "soak" + secrets.token_hex(3)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port: int = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
+               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
+        self.log = open(self.data / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
+        )  # fmt: skip
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError((self.data / "server.log").read_text())
+
+    def api(self, method: str, path: str, body: dict[str, object]) -> dict[str, object]:
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            out: dict[str, object] = json.loads(resp.read())
+            return out
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def containers(self) -> list[str]:
+        return docker("ps", "-aq", "--filter", f"label=io.hotfn.instance={self.instance}").split()
+
+    def stop(self) -> list[str]:
+        """Stop (Ctrl-C) and return the containers it left behind (then removed)."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        left = self.containers()
+        if left:
+            docker("rm", "-f", *left, check=False)
+        shutil.rmtree(self.data, ignore_errors=True)
+        return left
+
+
+# -- load -------------------------------------------------------------------------------
+
+
+@dataclass
+class Minute:
+    calls: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def caller(
+    port: int, path: str, kind: str, stats: list[Minute], t0: float, end: float
+) -> None:
+    conn: Conn | None = None
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        body = f"{kind}-{n}-{secrets.token_hex(8)}".encode()
+        raw = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode() + body
+        started = time.monotonic()
+        minute = stats[min(len(stats) - 1, int((started - t0) // 60))]
+        try:
+            if conn is None:
+                _, conn = await asyncio.get_running_loop().create_connection(
+                    Conn, "127.0.0.1", port
+                )
+            status, head, answer = await conn.send(raw)
+        except (ConnectionError, OSError) as exc:
+            minute.errors[f"conn:{type(exc).__name__}"] += 1
+            if conn is not None:
+                conn.close()
+            conn = None
+            await asyncio.sleep(0.1)
+            continue
+        minute.calls += 1
+        minute.latencies.append((time.monotonic() - started) * 1000)
+        if status == 200:
+            if answer != body:
+                minute.errors["200-wrong-body"] += 1
+        elif status == 503 and b"\r\nretry-after:" in head:
+            minute.errors["503+Retry-After"] += 1
+            await asyncio.sleep(0.05)
+        else:
+            minute.errors[str(status)] += 1
+    if conn is not None:
+        conn.close()
+
+
+async def sample_rss(server: Server, stats: list[Minute], t0: float, end: float) -> None:
+    while time.monotonic() < end:
+        i = min(len(stats) - 1, int((time.monotonic() - t0) // 60))
+        stats[i].rss_mb = server.rss_mb()
+        await asyncio.sleep(1.0)
+
+
+async def load(server: Server, paths: dict[str, str], args: argparse.Namespace) -> list[Minute]:
+    minutes = max(1, round(args.minutes))
+    stats = [Minute() for _ in range(minutes)]
+    c = args.concurrency
+    n_default = max(1, c // 8)
+    n_hotwrap = max(1, c // 4)
+    kinds = ["default"] * n_default + ["hotwrap"] * n_hotwrap
+    kinds += ["hot"] * (c - len(kinds))
+    t0 = time.monotonic()
+    end = t0 + args.minutes * 60
+    tasks = [caller(server.port, paths[k], k, stats, t0, end) for k in kinds]
+    await asyncio.gather(sample_rss(server, stats, t0, end), *tasks)
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=1.0, help="minutes before RSS baseline")
+    args = parser.parse_args()
+
+    images = build_images()
+    server = Server()
+    try:
+        app = server.api("POST", "/v2/apps", {"name": "soak"})
+        paths = {}
+        for kind, image in images.items():
+            fn = server.api("POST", "/v2/fns", {
+                "name": kind, "app_id": app["id"], "image": image,
+                "format": "default" if kind == "default" else "http-stream",
+            })  # fmt: skip
+            paths[kind] = f"/invoke/{fn['id']}"
+        rss_start = server.rss_mb()
+        print(f"server pid {server.proc.pid}, RSS at start {rss_start:.1f} MB; "
+              f"{args.concurrency} callers for {args.minutes:g} min", flush=True)  # fmt: skip
+        stats = asyncio.run(load(server, paths, args))
+        rss_end = server.rss_mb()
+    finally:
+        left = server.stop()
+
+    cols = ("calls", "calls/s", "p50 ms", "p99 ms", "RSS MB")
+    print(f"\n{'min':>3} " + " ".join(f"{c:>7}" for c in cols) + "  errors")
+    bad = Counter[str]()
+    for i, m in enumerate(stats):
+        errs = ", ".join(f"{k}: {v}" for k, v in sorted(m.errors.items())) or "-"
+        secs = min(60.0, args.minutes * 60 - i * 60)
+        print(f"{i + 1:>3} {m.calls:>7} {m.calls / secs:>7.0f} {pct(m.latencies, 0.5):>7.1f} "
+              f"{pct(m.latencies, 0.99):>7.1f} {m.rss_mb:>7.1f}  {errs}")  # fmt: skip
+        bad.update({k: v for k, v in m.errors.items() if k != "503+Retry-After"})
+    total = sum(m.calls for m in stats)
+    warm = max(0, min(len(stats) - 1, round(args.warmup) - 1))
+    rss_warm = stats[warm].rss_mb or rss_start
+    growth = (rss_end - rss_warm) / rss_warm * 100 if rss_warm else 0.0
+    print(f"\ncalls served: {total}; all latencies p50 "
+          f"{pct([x for m in stats for x in m.latencies], 0.5):.1f} ms, p99 "
+          f"{pct([x for m in stats for x in m.latencies], 0.99):.1f} ms")  # fmt: skip
+    print(f"server RSS: start {rss_start:.1f} MB, after warm-up (minute {warm + 1}) "
+          f"{rss_warm:.1f} MB, end {rss_end:.1f} MB: growth {growth:+.1f} %")  # fmt: skip
+    print(f"containers left after stop: {len(left)}")
+    ok = not bad and growth < 10 and not left
+    print("PASS" if ok else f"FAIL: errors {dict(bad)}, growth {growth:.1f} %, left {left}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
