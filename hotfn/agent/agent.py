@@ -188,7 +188,9 @@ class Agent:
         finally:
             record.http_status = status
             record.completed_at = utcnow()
-            self.calls.finish(record, call_log if call_log else None)
+            # Always hand the log over: a hot function's stderr lines arrive after its
+            # answer (the engine's log stream lags the socket) and land in it then.
+            self.calls.finish(record, call_log)
             metrics.call(status)
             self._inflight -= 1
             if self._inflight == 0:

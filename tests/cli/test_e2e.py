@@ -178,11 +178,6 @@ def test_build_failure_shows_the_builders_message(
     assert "returned a non-zero code: 3" in last and "Traceback" not in result.err
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="server: a hot call's stderr is sometimes missing from its log (often right "
-    "after a deploy); reported to the agent's owner",
-)
 def test_logs_of_a_hot_call(user: Callable[..., Result], tmp_path: Path) -> None:
     name = f"{PREFIX}-hotlog"
     ok(user("init", "--runtime", "python", name))
