@@ -9,6 +9,7 @@ containers, then call records are flushed and connections closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +20,13 @@ from hotfn.agent.agent import Agent
 from hotfn.api.app import create_app
 from hotfn.config import Settings
 from hotfn.drivers.base import Driver
+from hotfn.errors import HotfnError, NotFound
 from hotfn.runtime import Runtime
 from hotfn.store import Store
 from hotfn.store.cache import ConfigCache
 from hotfn.store.calls import CallStore
 from hotfn.store.db import Database
+from hotfn.types import ANNOTATION_PROVISIONED
 
 log = logging.getLogger("hotfn")
 
@@ -51,10 +54,13 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         agent.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent)
+        provisioning = asyncio.create_task(_provision(store, cache, agent))
         log.info("hotfn ready on %s (db: %s)", settings.host, db.url.get_backend_name())
         try:
             yield
         finally:
+            provisioning.cancel()
+            await asyncio.gather(provisioning, return_exceptions=True)
             await agent.shutdown()
             await calls.close()
             await store.changes.close()
@@ -62,6 +68,22 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
             await db.close()
 
     return create_app(lifespan)
+
+
+async def _provision(store: Store, cache: ConfigCache, agent: Agent) -> None:
+    """Start the provisioned containers of every fn that asks for them (in the
+    background: the server answers meanwhile)."""
+    try:
+        ids = await store.fns.ids_annotated(ANNOTATION_PROVISIONED)
+        targets = []
+        for fn_id in ids:
+            try:
+                targets.append(await cache.target(fn_id))
+            except NotFound:  # deleted meanwhile
+                continue
+        await agent.provision_all(targets)
+    except HotfnError as exc:
+        log.warning("could not start provisioned containers: %s", exc.message)
 
 
 def serve(settings: Settings) -> None:

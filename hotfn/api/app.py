@@ -133,6 +133,7 @@ def _call_paths() -> dict[str, Any]:
         "400": {"description": "Invalid input", "content": err},
         "404": {"description": "Fn or trigger not found", "content": err},
         "413": {"description": "Body too large", "content": err},
+        "431": {"description": "Too many or too large request headers", "content": err},
         "502": {"description": "The function failed", "content": err},
         "503": {"description": "Too busy or engine down (Retry-After)", "content": err},
         "504": {"description": "Timed out", "content": err},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from hotfn.api import views
 from hotfn.api.apps import ERRORS, Cursor, PerPage
-from hotfn.api.models import ErrorBody, FnCreate, FnList, FnOut, FnUpdate
+from hotfn.api.models import ErrorBody, FnCreate, FnList, FnOut, FnUpdate, Prewarmed
 from hotfn.types import INVOKE_ENDPOINT
 
 router = APIRouter(prefix="/v2/fns", tags=["fns"])
@@ -76,6 +76,18 @@ async def update_fn(request: Request, fn_id: str, body: FnUpdate) -> dict[str, A
         format=body.format,
     )
     return views.fn_view(fn, views.base_url(request))
+
+
+@router.post("/{fn_id}/prewarm", response_model=Prewarmed, responses={404: ERRORS[404]})
+async def prewarm_fn(
+    request: Request, fn_id: str, count: Annotated[int, Query(ge=1, le=16)] = 1
+) -> dict[str, int]:
+    """Start ``count`` hot containers of the fn now and answer once they are ready
+    (``hotfn deploy --prewarm``), so the next call finds one waiting. Default-format
+    fns start a container per call: ``ready`` is 0 for them."""
+    rt = views.runtime(request)
+    ready = await rt.agent.prewarm(await rt.cache.target(fn_id), count)
+    return {"requested": count, "ready": ready}
 
 
 @router.delete("/{fn_id}", status_code=204, response_class=Response, responses={404: ERRORS[404]})

@@ -64,7 +64,7 @@ Image = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=
 Source = Annotated[
     str, StringConstraints(min_length=1, max_length=SOURCE_MAX, pattern=r"^/[^\x00-\x20\x7f?#]*$")
 ]
-Id = Annotated[str, StringConstraints(max_length=64)]
+Id = Annotated[str, StringConstraints(max_length=64, pattern=r"^[^\x00]*$")]
 
 
 def _integral(value: Any) -> Any:
@@ -74,8 +74,15 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def _annotation_sizes(value: dict[str, Any] | None) -> dict[str, Any] | None:
+def _annotation_values(value: dict[str, Any] | None) -> dict[str, Any] | None:
     for key, val in (value or {}).items():
+        text = json.dumps(val, separators=(",", ":"), ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # "\ud800" escapes decode to lone surrogates
+            raise ValueError(
+                f"annotation {key!r}: values must be valid Unicode (no lone surrogates)"
+            ) from None
         if len(json.dumps(val, separators=(",", ":"))) > ANNOTATION_VALUE_MAX:
             raise ValueError(
                 f"annotation {key!r}: values may be at most {ANNOTATION_VALUE_MAX} bytes as JSON"
@@ -93,7 +100,7 @@ Annotations = Annotated[
         max_length=ANNOTATIONS_MAX_KEYS,
         description=f"JSON values of at most {ANNOTATION_VALUE_MAX} bytes each",
     ),
-    AfterValidator(_annotation_sizes),
+    AfterValidator(_annotation_values),
 ]
 Format = Literal["http-stream", "default"]
 
@@ -227,6 +234,11 @@ class FnList(BaseModel):
 class TriggerList(BaseModel):
     items: list[TriggerOut]
     next_cursor: str | None = None
+
+
+class Prewarmed(BaseModel):
+    requested: int
+    ready: int = Field(description="hot containers of the fn started and ready")
 
 
 class ErrorBody(BaseModel):

@@ -98,7 +98,7 @@ def _warn_missing_config(ff: FuncFile, app: Obj, fn: Obj) -> None:
 
 def deploy_one(
     api: Api, app: Obj, ff: FuncFile, *, local: bool, no_bump: bool, registry: str | None,
-    build_args: list[str] | None, no_cache: bool,
+    build_args: list[str] | None, no_cache: bool, prewarm: bool = False,
 ) -> None:  # fmt: skip
     existing = api.find_fn(app, ff.name)
     if no_bump or (existing is None and ff.version):
@@ -132,6 +132,12 @@ def deploy_one(
         url = saved.get("annotations", {}).get(TRIGGER_ANNOTATION, saved.get("source"))
         console.print(f"  trigger {trig.name}: {url}", markup=False)
     _warn_missing_config(ff, app, fn)
+    if prewarm:
+        warmed: Obj = api.call("POST", f"/v2/fns/{fn['id']}/prewarm")
+        if warmed.get("ready"):
+            console.print("  prewarmed: a hot container is ready for the first call", markup=False)
+        else:
+            note(f"note: {ff.name} was not prewarmed (default-format fns start per call)")
 
 
 def deploy(
@@ -153,6 +159,10 @@ def deploy(
     registry: build.RegistryOpt = None,
     build_arg: build.BuildArgOpt = None,
     no_cache: build.NoCacheOpt = False,
+    prewarm: Annotated[
+        bool,
+        typer.Option("--prewarm", help="Start a hot container before returning."),
+    ] = False,
 ) -> None:
     """Bump the version, build the image, push it (unless --local), and create or
     update the function and the triggers of its func.yaml.
@@ -183,5 +193,5 @@ def deploy(
         for ff in functions:
             deploy_one(
                 api, target, ff, local=local, no_bump=no_bump, registry=registry,
-                build_args=build_arg, no_cache=no_cache,
+                build_args=build_arg, no_cache=no_cache, prewarm=prewarm,
             )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -127,6 +128,16 @@ class Fns:
             fn = await fetch_fn(conn, fn_id)
             await conn.execute(fns.delete().where(fns.c.id == fn_id))
             made.append(Change("fn", fn_id, fn.app_id, deleted=True))
+
+    async def ids_annotated(self, key: str) -> list[str]:
+        """Ids of the fns whose own annotations name ``key`` (a superset filter in
+        SQL, exact in Python: annotations are JSON text)."""
+        query = sa.select(fns.c.id, fns.c.annotations).where(
+            fns.c.annotations.contains(json.dumps(key))
+        )
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [r.id for r in rows if key in common.loads(r.annotations)]
 
     async def list(
         self,

@@ -190,3 +190,15 @@ def test_logs_of_a_hot_call(user: Callable[..., Result], tmp_path: Path) -> None
     ):
         assert time.monotonic() < deadline, f"log of {call_id}: {log!r}"
         time.sleep(0.2)
+
+
+def test_deploy_prewarm_leaves_a_hot_container(user: Callable[..., Result], tmp_path: Path) -> None:
+    name = f"{PREFIX}-prewarm"
+    ok(user("init", "--runtime", "python", name))
+    deployed = ok(user("deploy", "--app", f"{PREFIX}-forms", "--create-app", "--local",
+                       "--prewarm", cwd=tmp_path / name))  # fmt: skip
+    assert "prewarmed: a hot container is ready" in deployed.out
+    ok(user("invoke", f"{PREFIX}-forms", name, stdin='{"name": "Pre"}'))
+    calls = json.loads(ok(user("calls", f"{PREFIX}-forms", name, "-o", "json")).out)
+    items = calls if isinstance(calls, list) else calls["items"]
+    assert [c["start_path"] for c in items] == ["prewarmed"]

@@ -79,8 +79,6 @@ NON_UTF8 = [
     b'{"name": "okname", "config": {"K": "\\udcff"}}',
     b'{"name": "okname", "config": {"\\ud800": "v"}}',
 ]
-# Lone surrogates in annotation values reach the store and fail there (500): the
-# API's annotation model does not refuse them (hotfn/api/models.py).
 SURROGATE_ANNOTATIONS = [
     b'{"name": "okname", "annotations": {"k": "\\ud800x"}}',
     b'{"name": "okname", "annotations": {"k": ["\\udcff"]}}',
@@ -90,11 +88,7 @@ SURROGATE_ANNOTATIONS = [
 
 @pytest.mark.parametrize(
     "body",
-    NON_UTF8
-    + [
-        pytest.param(b, marks=pytest.mark.xfail(strict=True, reason="500: models.py"))
-        for b in SURROGATE_ANNOTATIONS
-    ],
+    NON_UTF8 + SURROGATE_ANNOTATIONS,
 )
 def test_non_utf8_and_lone_surrogates_are_rejected(
     api: httpx.Client, uniq: Callable[[str], str], body: bytes
