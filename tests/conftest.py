@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.docker_support import containers_with, remove_containers_with
 from tests.server_support import (
     ServerProcess,
     create_pg_database,
@@ -60,8 +61,21 @@ def make_server(
         return server.start()
 
     yield make
+    leftovers: dict[str, list[str]] = {}
     for server in servers:
         server.stop()
+        # A stopped server removes its containers; any left is a leak to report.
+        instance_file = server.data_dir / "instance"
+        if instance_file.exists():
+            labels = {"io.hotfn.instance": instance_file.read_text().strip()}
+            try:
+                left = containers_with(labels)
+            except (OSError, RuntimeError):  # no engine here: nothing can be left
+                continue
+            if left:
+                leftovers[server.url] = left
+                remove_containers_with(labels)
+    assert not leftovers, f"servers left containers behind: {leftovers}"
 
 
 @pytest.fixture(scope="session")
