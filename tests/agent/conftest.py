@@ -134,7 +134,6 @@ async def make_docker_agent(
     """Started agents on the real engine (network ``none``, test-labelled containers);
     each is shut down at the end and must leave no container behind."""
     from hotfn.drivers.docker import DockerDriver
-
     from tests.agent.docker_images import TEST_LABEL, containers_with
 
     made: list[tuple[Agent, CallStore]] = []
