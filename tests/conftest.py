@@ -61,20 +61,21 @@ def make_server(
         return server.start()
 
     yield make
-    leftovers: dict[str, list[str]] = {}
     for server in servers:
         server.stop()
-        # A stopped server removes its containers; any left is a leak to report.
-        instance_file = server.data_dir / "instance"
-        if instance_file.exists():
-            labels = {"io.hotfn.instance": instance_file.read_text().strip()}
-            try:
-                left = containers_with(labels)
-            except (OSError, RuntimeError):  # no engine here: nothing can be left
-                continue
-            if left:
-                leftovers[server.url] = left
-                remove_containers_with(labels)
+    # A stopped server removes its containers; any left is a leak to report. (Servers
+    # restarted on one data dir share an instance: check once all are stopped.)
+    leftovers: dict[str, list[str]] = {}
+    instances = {s.data_dir / "instance" for s in servers}
+    for instance_file in sorted(p for p in instances if p.exists()):
+        labels = {"io.hotfn.instance": instance_file.read_text().strip()}
+        try:
+            left = containers_with(labels)
+        except (OSError, RuntimeError):  # no engine here: nothing can be left
+            continue
+        if left:
+            leftovers[str(instance_file)] = left
+            remove_containers_with(labels)
     assert not leftovers, f"servers left containers behind: {leftovers}"
 
 
