@@ -101,10 +101,13 @@ def paginate(
     size = page_size(per_page)
     if cursor:
         last = decode_cursor(cursor)
+        # NUL separates name and id (below); any other NUL comes from a forged cursor
+        # and PostgreSQL text cannot hold one.
         if names_unique:
-            query = query.where(name_col > last)
+            query = query.where(name_col > last.replace("\x00", ""))
         else:
             name, _, last_id = last.partition("\x00")
+            last_id = last_id.replace("\x00", "")
             query = query.where(
                 sa.or_(name_col > name, sa.and_(name_col == name, id_col > last_id))
             )

@@ -3,6 +3,7 @@ changes nothing that was stored."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -116,6 +117,19 @@ def test_body_limit_is_413_declared_or_chunked(api: httpx.Client) -> None:
     r = api.post("/v2/apps", content=chunks())
     assert r.status_code == 413, r.text
     assert "limit" in r.json()["message"]
+
+
+def test_forged_cursors_are_positions(api: httpx.Client, make_fn: Callable[..., Obj]) -> None:
+    fn = make_fn()
+    forged = base64.urlsafe_b64encode(b"a\x00b\x00\xff").decode().rstrip("=")
+    for path, params in (
+        ("/v2/apps", {}),
+        ("/v2/fns", {}),
+        ("/v2/fns", {"app_id": fn["app_id"]}),
+        ("/v2/triggers", {"app_id": fn["app_id"]}),
+    ):
+        r = api.get(path, params={**params, "cursor": forged})
+        assert r.status_code == 200, (path, r.text)
 
 
 def test_nul_in_url_is_400(api: httpx.Client) -> None:

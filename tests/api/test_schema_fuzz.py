@@ -3,9 +3,11 @@ or not, the server never answers 5xx, and answers what the document says (status
 codes, content types, response schemas, Allow headers, rejection of invalid data).
 
 Run through schemathesis' command line (its pytest plugin does not load under this
-pytest). Two exclusions, both the tool's limits rather than the server's:
+pytest). Three exclusions, all the tool's limits rather than the server's:
 - ``positive_data_acceptance``: annotation values are capped at 512 bytes of JSON,
   which JSON Schema cannot state, so "schema-valid" big values are rightly refused;
+- ``ensure_resource_availability``: its stateful runs delete an app between creating
+  a fn in it and using the fn; the cascade (design.md §5) rightly makes that a 404;
 - the ``coverage`` phase: it crashes inside hypothesis ("AST constructor recursion
   depth mismatch") before sending anything.
 """
@@ -34,15 +36,17 @@ def test_api_fuzzed_from_its_openapi_document(api_server: ServerProcess, tmp_pat
             "--checks",
             "all",
             "--exclude-checks",
-            "positive_data_acceptance",
+            "positive_data_acceptance,ensure_resource_availability",
             "--phases",
             "examples,fuzzing,stateful",
             "--max-examples",
             "40",
             "--seed",
             "20261129",
+            # One worker: with two, one deletes an app (and its fns, by cascade) while
+            # the other still uses a fn it just made, which reads as a false failure.
             "--workers",
-            "2",
+            "1",
             "--suppress-health-check",
             "all",
             # Calls answer 5xx by design when the fn fails (502) or its image does
