@@ -111,4 +111,5 @@ async def _check_propagation(writer: Store, reader: Store) -> None:
     while (await cache.target(fn_id)).fn.image != "img:2":
         assert time.monotonic() - start < 1.0, "change did not arrive within a second"
         await asyncio.sleep(0.01)
-    assert told == [fn_id]
+    # The create's own notification may land after the first load: once or twice.
+    assert told and set(told) == {fn_id}
