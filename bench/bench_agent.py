@@ -22,22 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import secrets
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchserver import BenchServer  # noqa: E402  (beside this script)
 
 from tests.agent import docker_images as images  # noqa: E402  (image building helpers)
 
@@ -125,55 +119,6 @@ def post(path: str, body: bytes, extra: str = "") -> bytes:
 # -- server --------------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self) -> None:
-        self.data = Path(tempfile.mkdtemp(prefix="hotfn-bench-"))
-        self.instance = "bench" + secrets.token_hex(3)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
-               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
-        self.log = open(self.data / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
-        )  # fmt: skip
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(self.url + "/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError((self.data / "server.log").read_text())
-
-    def api(self, method: str, path: str, body: dict[str, object] | None = None) -> dict:  # type: ignore[type-arg]
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            out: dict = json.loads(resp.read() or b"{}")  # type: ignore[type-arg]
-            return out
-
-    def sockets(self) -> list[str]:
-        bases = [self.data / "iofs" / self.instance, Path("/tmp") / f"hotfn-iofs-{self.instance}"]
-        return [str(p) for b in bases for p in b.glob("*/lsnr.sock")]
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        left = images.docker("ps", "-aq", "--filter", f"label=io.hotfn.instance={self.instance}")
-        if left.split():
-            print(f"WARNING: containers left behind: {left.split()}")
-            images.docker("rm", "-f", *left.split(), check=False)
-        shutil.rmtree(self.data, ignore_errors=True)
-
-
 # -- measurements ----------------------------------------------------------------------
 
 
@@ -218,7 +163,7 @@ async def throughput(port: int, raw: bytes, callers: int, seconds: float) -> flo
 
 async def main(args: argparse.Namespace) -> None:
     echo, node = echo_image(), images.node_default()
-    server = Server()
+    server = BenchServer("bench")
     try:
         app = server.api("POST", "/v2/apps", {"name": "bench"})
         fn = server.api("POST", "/v2/fns", {"name": "echo", "app_id": app["id"], "image": echo})

@@ -25,17 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.docker_support import build_image, docker  # noqa: E402  (image helpers)
+from benchserver import BenchServer  # noqa: E402  (beside this script)
+
+from tests.docker_support import build_image  # noqa: E402  (image helpers)
 
 HOT_FUNC = b"def handler(ctx, data):\n    return data\n"
 COLD_FUNC = b"import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n"
@@ -125,61 +119,6 @@ class Conn(asyncio.Protocol):
 # -- the server under test ------------------------------------------------------------
 
 
-class Server:
-    def __init__(self) -> None:
-        self.data = Path(tempfile.mkdtemp(prefix="hotfn-soak-"))
-        self.instance = "soak" + secrets.token_hex(3)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port: int = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
-               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
-        self.log = open(self.data / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
-        )  # fmt: skip
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(self.url + "/", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError((self.data / "server.log").read_text())
-
-    def api(self, method: str, path: str, body: dict[str, object]) -> dict[str, object]:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method=method)
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            out: dict[str, object] = json.loads(resp.read())
-            return out
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def containers(self) -> list[str]:
-        return docker("ps", "-aq", "--filter", f"label=io.hotfn.instance={self.instance}").split()
-
-    def stop(self) -> list[str]:
-        """Stop (Ctrl-C) and return the containers it left behind (then removed)."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(90)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        left = self.containers()
-        if left:
-            docker("rm", "-f", *left, check=False)
-        shutil.rmtree(self.data, ignore_errors=True)
-        return left
-
-
 # -- load -------------------------------------------------------------------------------
 
 
@@ -239,14 +178,16 @@ async def caller(
         conn.close()
 
 
-async def sample_rss(server: Server, stats: list[Minute], t0: float, end: float) -> None:
+async def sample_rss(server: BenchServer, stats: list[Minute], t0: float, end: float) -> None:
     while time.monotonic() < end:
         i = min(len(stats) - 1, int((time.monotonic() - t0) // 60))
         stats[i].rss_mb = server.rss_mb()
         await asyncio.sleep(1.0)
 
 
-async def load(server: Server, paths: dict[str, str], args: argparse.Namespace) -> list[Minute]:
+async def load(
+    server: BenchServer, paths: dict[str, str], args: argparse.Namespace
+) -> list[Minute]:
     minutes = max(1, round(args.minutes))
     stats = [Minute() for _ in range(minutes)]
     c = args.concurrency
@@ -269,7 +210,7 @@ def main() -> int:
     args = parser.parse_args()
 
     images = build_images()
-    server = Server()
+    server = BenchServer("soak")
     try:
         app = server.api("POST", "/v2/apps", {"name": "soak"})
         paths = {}

@@ -1,0 +1,86 @@
+"""A ``hotfn start`` server for benchmarks: its own data dir, port and instance name,
+network mode ``none``; stopped with Ctrl-C, and whatever containers it left behind
+are reported and removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.docker_support import docker  # noqa: E402
+
+
+class BenchServer:
+    def __init__(self, name: str) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix=f"hotfn-{name}-"))
+        self.instance = name + secrets.token_hex(3)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port: int = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
+               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
+        self.log = open(self.data / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
+        )  # fmt: skip
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(self.url + "/", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError((self.data / "server.log").read_text())
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            out: dict[str, Any] = json.loads(resp.read() or b"{}")
+            return out
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def sockets(self) -> list[str]:
+        """The hot containers' sockets (to call them directly, beside the server)."""
+        bases = [self.data / "iofs" / self.instance, Path("/tmp") / f"hotfn-iofs-{self.instance}"]
+        return [str(p) for b in bases for p in b.glob("*/lsnr.sock")]
+
+    def containers(self) -> list[str]:
+        return docker("ps", "-aq", "--filter", f"label=io.hotfn.instance={self.instance}").split()
+
+    def stop(self) -> list[str]:
+        """Stop (Ctrl-C) and return the containers it left behind (then removed)."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        left = self.containers()
+        if left:
+            print(f"WARNING: containers left behind: {left}")
+            docker("rm", "-f", *left, check=False)
+        shutil.rmtree(self.data, ignore_errors=True)
+        return left
