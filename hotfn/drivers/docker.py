@@ -4,10 +4,11 @@ protocol on a real Docker Engine, over the Engine API on its unix socket.
 JSON endpoints go through aiodocker (one pooled aiohttp session); the hijacked attach
 of cold runs and followed logs go through :mod:`hotfn.drivers.docker_attach`, which
 can half-close stdin. Every aiodocker/aiohttp error is turned into a hotfn exception
-here (:func:`engine_errors`); nothing above this module sees a third-party error.
+(``engine_errors``, in :mod:`hotfn.drivers.docker_mapping`); nothing above this
+module sees a third-party error.
 
-Containers are hardened as in design.md §7 (:func:`container_config`): ``--init``,
-read-only root filesystem, a bounded tmpfs on ``/tmp`` (the iofs bind mount at
+Containers are hardened as in design.md §7 (``container_config``, same module):
+``--init``, read-only root filesystem, a bounded tmpfs on ``/tmp`` (the iofs bind mount at
 ``/tmp/iofs`` lands on top of it: the engine mounts shallower targets first), user
 1000:1000, no capabilities, no-new-privileges, memory = memory+swap, pids and
 nofile limits, the configured network, and hotfn's labels.
@@ -22,13 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
-import tarfile
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,10 +36,8 @@ from urllib.parse import quote
 import aiodocker
 import aiohttp
 from aiodocker.containers import DockerContainer
-from aiodocker.exceptions import DockerError
 
 from hotfn.drivers.base import (
-    IOFS_MOUNT,
     LABEL_KIND,
     LABEL_MANAGED,
     ColdResult,
@@ -61,9 +58,15 @@ from hotfn.drivers.docker_attach import (
     read_logs,
     request,
 )
+from hotfn.drivers.docker_mapping import (
+    container_config,
+    default_socket,
+    engine_errors,
+    exit_status,
+    untar_into,
+)
 from hotfn.errors import (
     ContainerInitFailed,
-    EngineUnavailable,
     HotfnError,
     ImageNotFound,
     NotFound,
@@ -71,121 +74,9 @@ from hotfn.errors import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
 OOM_SETTLE_TRIES, OOM_SETTLE_S = 10, 0.03  # see DockerDriver._exited
-_CONNECTION_ERROR = 900  # aiodocker's status for "cannot connect"
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
-
-
-def default_socket() -> str:
-    """``$DOCKER_HOST`` if it names a unix socket, else the engine's usual socket."""
-    host = os.environ.get("DOCKER_HOST", "")
-    return host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET
-
-
-def _convert(status: int, message: str, what: str, image: str | None) -> HotfnError:
-    if status == _CONNECTION_ERROR:
-        return EngineUnavailable(f"the Docker Engine is not reachable: {message}")
-    if status == 404:
-        if image is None:
-            return NotFound(message)
-        if "image" in message.lower():
-            return ImageNotFound(message)  # the engine's own words, e.g. "No such image: x"
-    return HotfnError(f"the Docker Engine refused to {what}: {message}")
-
-
-@contextlib.contextmanager
-def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
-    """Turn engine and transport errors raised inside into hotfn exceptions.
-
-    ``what`` completes "the Docker Engine refused to ...". With ``image`` (creating
-    a container) a 404 is :class:`ImageNotFound`; without it, :class:`NotFound`.
-    """
-    try:
-        yield
-    except DockerError as exc:
-        raise _convert(exc.status, exc.message, what, image) from exc
-    except EngineRefused as exc:
-        raise _convert(exc.engine_status, exc.message, what, image) from exc
-    except TimeoutError as exc:  # before OSError, its base class
-        raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
-
-
-def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[str, Any]:
-    """The Engine API body that creates ``spec``'s container (hardening included).
-
-    Cold containers get their stdin attached and closed after the body
-    (``OpenStdin``, ``StdinOnce``) and no log driver (the attach carries the output);
-    hot ones keep a bounded json-file log for :meth:`DockerDriver.logs`.
-    """
-    h = spec.hardening
-    memory = spec.memory_mb * 1024 * 1024
-    host: dict[str, Any] = {
-        "Init": h.init,
-        "ReadonlyRootfs": h.read_only_rootfs,
-        "Memory": memory,
-        "MemorySwap": memory,
-        "LogConfig": (
-            {"Type": "none", "Config": {}}
-            if kind == "cold"
-            else {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
-        ),
-    }
-    if h.tmpfs_tmp:
-        host["Tmpfs"] = {"/tmp": h.tmpfs_tmp}
-    if h.cap_drop_all:
-        host["CapDrop"] = ["ALL"]
-    if h.no_new_privileges:
-        host["SecurityOpt"] = ["no-new-privileges"]
-    if h.pids_limit is not None:
-        host["PidsLimit"] = h.pids_limit
-    if h.nofile is not None:
-        host["Ulimits"] = [{"Name": "nofile", "Soft": h.nofile, "Hard": h.nofile}]
-    if spec.network_mode:
-        host["NetworkMode"] = spec.network_mode
-    mounts = [
-        {"Type": "bind", "Source": str(m.source), "Target": m.target, "ReadOnly": m.read_only}
-        for m in spec.mounts
-    ]
-    if spec.iofs_dir is not None:
-        mounts.insert(
-            0,
-            {"Type": "bind", "Source": str(spec.iofs_dir), "Target": IOFS_MOUNT, "ReadOnly": False},
-        )
-    if mounts:
-        host["Mounts"] = mounts
-    config: dict[str, Any] = {
-        "Image": spec.image,
-        "Env": [f"{k}={v}" for k, v in spec.env.items()],
-        "Labels": {LABEL_MANAGED: "1", LABEL_KIND: kind, **spec.labels},
-        "Tty": False,
-        "HostConfig": host,
-    }
-    if h.user:
-        config["User"] = h.user
-    if spec.cmd is not None:
-        config["Cmd"] = list(spec.cmd)
-    if spec.entrypoint is not None:
-        config["Entrypoint"] = list(spec.entrypoint)
-    if kind == "cold":
-        config.update(
-            AttachStdin=True, AttachStdout=True, AttachStderr=True, OpenStdin=True, StdinOnce=True
-        )
-    return config
-
-
-def _exit_status(state: Mapping[str, Any]) -> ExitStatus:
-    running = bool(state.get("Running"))
-    never_ran = state.get("Status") == "created"
-    return ExitStatus(
-        running=running,
-        exit_code=None if running or never_ran else int(state.get("ExitCode", 0)),
-        oom_killed=bool(state.get("OOMKilled")),
-        error=str(state.get("Error") or "") or None,
-    )
 
 
 class DockerDriver:
@@ -264,7 +155,7 @@ class DockerDriver:
             with engine_errors(f"copy {path} out of image {image}"):
                 async with asyncio.timeout(self.request_timeout):
                     data = await read_archive(self.socket_path, container.id, path)
-            await asyncio.to_thread(_untar_into, data, dest)
+            await asyncio.to_thread(untar_into, data, dest)
         finally:
             await self._remove_now(container.id)
 
@@ -338,7 +229,7 @@ class DockerDriver:
     async def inspect(self, container_id: str) -> ExitStatus:
         with engine_errors("inspect a container"):
             data = await self._container(container_id).show()
-        return _exit_status(data.get("State") or {})
+        return exit_status(data.get("State") or {})
 
     async def logs(self, container_id: str) -> AsyncIterator[LogLine]:
         lines = LineSplitter(MAX_LOG_LINE)
@@ -513,29 +404,6 @@ class DockerDriver:
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
-
-
-def _untar_into(data: bytes, dest: Path) -> None:
-    """Extract the engine's archive of one directory into ``dest``: the archive's
-    top-level directory is stripped; links and devices are refused (a function's
-    code is files and directories); everything is made readable by any user (the
-    function runs as an unprivileged user, the agent may be root)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            parts = Path(member.name).parts[1:]
-            if not parts or ".." in parts or member.name.startswith("/"):
-                continue
-            target = dest.joinpath(*parts)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                target.chmod(0o755)
-            elif member.isfile():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(member)
-                assert src is not None
-                target.write_bytes(src.read())
-                target.chmod(0o755 if member.mode & 0o111 else 0o644)
 
 
 if TYPE_CHECKING:

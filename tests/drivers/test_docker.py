@@ -27,7 +27,8 @@ from hotfn.drivers.base import (
     Driver,
     Hardening,
 )
-from hotfn.drivers.docker import DockerDriver, container_config
+from hotfn.drivers.docker import DockerDriver
+from hotfn.drivers.docker_mapping import container_config
 from hotfn.errors import ContainerInitFailed, EngineUnavailable, ImageNotFound, NotFound
 from tests.docker_support import (
     BASE_IMAGE,
