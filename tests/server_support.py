@@ -17,8 +17,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -137,3 +140,21 @@ def drop_pg_database(url: str) -> None:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@asynccontextmanager
+async def in_process_client(data_dir: Path, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole server in this process on the fake driver (image ``fake/echo``
+    echoes), with an HTTP client to it; the driver must be empty at the end."""
+    from hotfn.config import Settings
+    from hotfn.drivers.fake import FakeDriver, FakeImage
+    from hotfn.server import build_app
+
+    config = Settings(data_dir=data_dir, instance="t" + secrets.token_hex(3), **settings)
+    driver = FakeDriver({"fake/echo": FakeImage()})
+    app = build_app(config, driver=driver)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+    assert not driver.running()

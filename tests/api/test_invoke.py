@@ -11,23 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from hotfn.config import Settings
-from hotfn.drivers.fake import FakeDriver, FakeImage
-from hotfn.server import build_app
+from tests.server_support import in_process_client
 
 Obj = dict[str, Any]
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(data_dir=tmp_path, instance="t" + secrets.token_hex(3), max_queue_wait=5.0)
-    driver = FakeDriver({"fake/echo": FakeImage()})
-    app = build_app(settings, driver=driver)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-    assert not driver.running()
+    async with in_process_client(tmp_path, max_queue_wait=5.0) as c:
+        yield c
 
 
 @pytest.fixture

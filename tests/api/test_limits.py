@@ -18,10 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hotfn.config import Settings
-from hotfn.drivers.fake import FakeDriver, FakeImage
-from hotfn.server import build_app
-from tests.server_support import ServerProcess
+from tests.server_support import ServerProcess, in_process_client
 
 Obj = dict[str, Any]
 MakeFn = Callable[..., Awaitable[Obj]]
@@ -30,21 +27,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        data_dir=tmp_path,
-        instance="t" + secrets.token_hex(3),
-        max_queue_wait=5.0,
-        max_call_body=1000,
-        max_call_response=3000,
-        call_log_max_bytes=200,
-    )
-    driver = FakeDriver({"fake/echo": FakeImage()})
-    app = build_app(settings, driver=driver)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-    assert not driver.running()
+    limits = {"max_call_body": 1000, "max_call_response": 3000, "call_log_max_bytes": 200}
+    async with in_process_client(tmp_path, max_queue_wait=5.0, **limits) as c:
+        yield c
 
 
 @pytest.fixture
