@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from hotfn.store.db import Database
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -158,3 +160,10 @@ async def in_process_client(data_dir: Path, **settings: Any) -> AsyncIterator[ht
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c
     assert not driver.running()
+
+
+async def sqlite_database(path: Path) -> Database:
+    """A migrated SQLite database at ``path`` (close it with ``await db.close()``)."""
+    db = Database(f"sqlite:///{path}")
+    await db.migrate()
+    return db

@@ -8,32 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hotfn.agent.agent import Agent
 from hotfn.agent.calls import new_call_id
 from hotfn.agent.httpstream import CallRequest
 from hotfn.config import Settings
 from hotfn.drivers.fake import FakeDriver, FakeImage
-from hotfn.store import tables
 from hotfn.store.calls import CallStore
+from hotfn.store.db import Database
 from hotfn.types import App, Fn, Target
-
-
-class EngineHolder:
-    """A ``Database``-like object: what ``CallStore`` needs."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+from tests.server_support import sqlite_database
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[EngineHolder]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(tables.metadata.create_all)
-    yield EngineHolder(engine)
-    await engine.dispose()
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await sqlite_database(tmp_path / "calls.db")
+    yield database
+    await database.close()
 
 
 MakeTarget = Callable[..., Target]
@@ -77,7 +68,7 @@ def request(body: bytes | str = b"hi", trigger: bool = False, **kw: Any) -> Call
 
 @pytest.fixture
 async def make_agent(
-    tmp_path: Path, db: EngineHolder
+    tmp_path: Path, db: Database
 ) -> AsyncIterator[Callable[..., Awaitable[Agent]]]:
     """Started agents on a fake driver; shut down (and checked clean) at the end."""
     made: list[tuple[Agent, FakeDriver, CallStore]] = []
@@ -129,7 +120,7 @@ def docker_label() -> Iterator[str]:
 
 @pytest.fixture
 async def make_docker_agent(
-    tmp_path: Path, db: EngineHolder, docker_label: str
+    tmp_path: Path, db: Database, docker_label: str
 ) -> AsyncIterator[Callable[..., Awaitable[Agent]]]:
     """Started agents on the real engine (network ``none``, test-labelled containers);
     each is shut down at the end and must leave no container behind."""

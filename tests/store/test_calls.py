@@ -8,35 +8,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hotfn.agent.calls import CallLog, new_call_id
 from hotfn.config import Settings
 from hotfn.errors import NotFound
-from hotfn.store import tables
 from hotfn.store.calls import CallStore
 from hotfn.types import CallRecord
-
-
-class Db:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+from tests.server_support import sqlite_database
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(tables.metadata.create_all)
+    db = await sqlite_database(tmp_path / "c.db")
     s = CallStore(
-        Db(engine),
+        db,
         Settings(data_dir=tmp_path, call_log_max_bytes=200, calls_max_per_fn=5),
         flush_interval=0.05,
         grace_s=0.05,
     )
     yield s
     await s.close()
-    await engine.dispose()
+    await db.close()
 
 
 def record(fn_id: str = "F", created: datetime | None = None, **kw: object) -> CallRecord:
@@ -118,14 +110,12 @@ async def test_prune_applies_retention_and_per_fn_cap(store: CallStore) -> None:
 
 
 async def test_close_flushes(tmp_path: Path) -> None:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(tables.metadata.create_all)
-    s = CallStore(Db(engine), Settings(data_dir=tmp_path), flush_interval=60)
+    db = await sqlite_database(tmp_path / "x.db")
+    s = CallStore(db, Settings(data_dir=tmp_path), flush_interval=60)
     rec = record()
     s.finish(rec, None)
     await s.close()
-    s2 = CallStore(Db(engine), Settings(data_dir=tmp_path))
+    s2 = CallStore(db, Settings(data_dir=tmp_path))
     assert (await s2.get("F", rec.id)).id == rec.id
     await s2.close()
-    await engine.dispose()
+    await db.close()
