@@ -50,26 +50,20 @@ from tests.docker_support import (  # noqa: E402  (shared Docker helpers)
     ensure_images,
     remove_containers_with,
 )
+from tests.e2e.reference import (  # noqa: E402
+    EXAMPLE,
+    HELLO,
+    HOTWRAP_IMAGE,
+    localized_dockerfile,
+)
 from tests.server_support import ServerProcess  # noqa: E402
 
-EXAMPLE = ROOT.parent / "shared" / "example"
-HELLO = ROOT / "examples" / "hello"
-HOTWRAP_IMAGE = "hotfn/hotwrap:latest"
-SUBSTITUTIONS = {"node:8-alpine": BASE_IMAGE, "fnproject/hotwrap:latest": HOTWRAP_IMAGE}
 CAT_DOCKERFILE = (
     f"FROM {BASE_IMAGE}\n"
     f"COPY --from={HOTWRAP_IMAGE} /hotwrap /hotwrap\n"
     'ENTRYPOINT ["/hotwrap"]\n'
     'CMD ["cat"]\n'
 )
-
-
-def example_dockerfile(name: str) -> str:
-    """The example's Dockerfile with only the two registry image names replaced."""
-    text = (EXAMPLE / name).read_text()
-    for old, new in SUBSTITUTIONS.items():
-        text = text.replace(old, new)
-    return text
 
 
 @dataclass
@@ -200,8 +194,8 @@ def main() -> int:
         js = {"func.js": EXAMPLE / "func.js"}
         print("building images ...", flush=True)
         for name, dockerfile, files in [
-            ("default", example_dockerfile("Dockerfile.default"), js),
-            ("hotwrap", example_dockerfile("Dockerfile.hotwrap"), js),
+            ("default", localized_dockerfile("Dockerfile.default"), js),
+            ("hotwrap", localized_dockerfile("Dockerfile.hotwrap"), js),
             ("fdk", (HELLO / "Dockerfile.fdk").read_text(), {"func.py": HELLO / "func.py"}),
             ("cat", CAT_DOCKERFILE, {}),
         ]:

@@ -24,31 +24,16 @@ import httpx
 import pytest
 
 from tests.docker_support import (
-    BASE_IMAGE,
-    ROOT,
     build_image,
     containers_with,
     docker,
     ensure_images,
     remove_containers_with,
 )
+from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile
 from tests.server_support import ServerProcess
 
-EXAMPLE = ROOT.parent / "shared" / "example"
-HELLO = ROOT / "examples" / "hello"
-HOTWRAP_IMAGE = "hotfn/hotwrap:latest"
-# The only edits the example's README allows: image names no registry can give here.
-SUBSTITUTIONS = {"node:8-alpine": BASE_IMAGE, "fnproject/hotwrap:latest": HOTWRAP_IMAGE}
-
 Obj = dict[str, Any]
-
-
-def localized_dockerfile(name: str) -> str:
-    """The example's ``name`` Dockerfile with only its registry image names replaced."""
-    text = (EXAMPLE / name).read_text()
-    for old, new in SUBSTITUTIONS.items():
-        text = text.replace(old, new)
-    return text
 
 
 @dataclass(frozen=True)

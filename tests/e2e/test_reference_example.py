@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import (
-    E2E,
-    EXAMPLE,
-    HOTWRAP_IMAGE,
-    SUBSTITUTIONS,
-    ReferenceImages,
-    localized_dockerfile,
-)
+from tests.e2e.conftest import E2E, ReferenceImages
+from tests.e2e.reference import EXAMPLE, HOTWRAP_IMAGE, SUBSTITUTIONS, localized_dockerfile
 
 pytestmark = pytest.mark.docker
 
