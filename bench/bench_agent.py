@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchserver import BenchServer  # noqa: E402  (beside this script)
+from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
+from benchserver import BenchServer  # noqa: E402
 
 from tests.agent import docker_images as images  # noqa: E402  (image building helpers)
 
@@ -51,74 +52,6 @@ def echo_image() -> str:
     )
 
 
-# -- a minimal HTTP/1.1 keep-alive client -------------------------------------------
-
-
-class Conn(asyncio.Protocol):
-    """One connection; one request at a time; Content-Length responses only."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is None:
-            return
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buf[:end]).lower()
-        i = head.find(b"content-length:")
-        length = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None])
-        total = end + 4 + length
-        if len(self.buf) < total:
-            return
-        status = int(head[9:12])
-        body = bytes(self.buf[end + 4 : total])
-        del self.buf[:total]
-        waiter, self.waiter = self.waiter, None
-        waiter.set_result((status, body))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("connection lost"))
-
-    async def send(self, raw: bytes) -> tuple[int, bytes]:
-        assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(raw)
-        return await self.waiter
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-async def tcp_conn(port: int) -> Conn:
-    _, proto = await asyncio.get_running_loop().create_connection(Conn, "127.0.0.1", port)
-    return proto
-
-
-async def unix_conn(path: str) -> Conn:
-    _, proto = await asyncio.get_running_loop().create_unix_connection(Conn, path)
-    return proto
-
-
-def post(path: str, body: bytes, extra: str = "") -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
-        f"Content-Type: text/plain\r\n{extra}\r\n"
-    ).encode() + body
-
-
-# -- server --------------------------------------------------------------------------
-
-
 # -- measurements ----------------------------------------------------------------------
 
 
@@ -131,7 +64,7 @@ async def latencies(conn: Conn, raw: bytes, n: int) -> list[float]:
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        status, _ = await conn.send(raw)
+        status, _, _ = await conn.send(raw)
         out.append((time.perf_counter() - t0) * 1000)
         assert status == 200, status
     return out
@@ -145,7 +78,7 @@ async def throughput(port: int, raw: bytes, callers: int, seconds: float) -> flo
     async def loop(conn: Conn) -> None:
         nonlocal count
         while not stop:
-            status, _ = await conn.send(raw)
+            status, _, _ = await conn.send(raw)
             assert status == 200, status
             count += 1
 
@@ -192,7 +125,7 @@ async def main(args: argparse.Namespace) -> None:
             f = server.api("POST", "/v2/fns", {"name": f"cold{i}", "app_id": app["id"],
                                                "image": echo, "idle_timeout": 5})  # fmt: skip
             t0 = time.perf_counter()
-            status, _ = await conn.send(post(f"/invoke/{f['id']}", b"x"))
+            status, _, _ = await conn.send(post(f"/invoke/{f['id']}", b"x"))
             cold.append((time.perf_counter() - t0) * 1000)
             assert status == 200
 
@@ -202,7 +135,7 @@ async def main(args: argparse.Namespace) -> None:
         default_ms = []
         for _ in range(args.cold_calls):
             t0 = time.perf_counter()
-            status, body = await conn.send(draw)
+            status, _, body = await conn.send(draw)
             default_ms.append((time.perf_counter() - t0) * 1000)
             assert status == 200 and body == b"Hello Bob from Node!\n", (status, body)
         conn.close()

@@ -35,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchserver import BenchServer  # noqa: E402  (beside this script)
+from benchhttp import Conn, post, tcp_conn  # noqa: E402  (beside this script)
+from benchserver import BenchServer  # noqa: E402
 
 from tests.docker_support import build_image  # noqa: E402  (image helpers)
 
@@ -61,62 +62,6 @@ def build_images() -> dict[str, str]:
         {"func.py": COLD_FUNC},
     )
     return {"hot": hot, "hotwrap": hotwrap, "default": cold}
-
-
-# -- a minimal keep-alive HTTP/1.1 client (Content-Length answers only) ---------------
-
-
-class Conn(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bytes]] | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is None:
-            return
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buf[:end]).lower()
-        i = head.find(b"content-length:")
-        if i < 0:
-            self._fail(ConnectionError("answer without Content-Length"))
-            return
-        j = head.find(b"\r\n", i)
-        length = int(head[i + 15 : j if j > 0 else None])
-        total = end + 4 + length
-        if len(self.buf) < total:
-            return
-        body = bytes(self.buf[end + 4 : total])
-        del self.buf[:total]
-        waiter, self.waiter = self.waiter, None
-        waiter.set_result((int(head[9:12]), head, body))
-
-    def _fail(self, exc: Exception) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(exc)
-        self.waiter = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionError(f"connection lost ({exc})"))
-
-    async def send(self, raw: bytes) -> tuple[int, bytes, bytes]:
-        assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(raw)
-        return await self.waiter
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-# -- the server under test ------------------------------------------------------------
 
 
 # -- load -------------------------------------------------------------------------------
@@ -145,17 +90,12 @@ async def caller(
     while time.monotonic() < end:
         n += 1
         body = f"{kind}-{n}-{secrets.token_hex(8)}".encode()
-        raw = (
-            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
-            "Content-Type: text/plain\r\n\r\n"
-        ).encode() + body
+        raw = post(path, body)
         started = time.monotonic()
         minute = stats[min(len(stats) - 1, int((started - t0) // 60))]
         try:
             if conn is None:
-                _, conn = await asyncio.get_running_loop().create_connection(
-                    Conn, "127.0.0.1", port
-                )
+                conn = await tcp_conn(port)
             status, head, answer = await conn.send(raw)
         except (ConnectionError, OSError) as exc:
             minute.errors[f"conn:{type(exc).__name__}"] += 1
