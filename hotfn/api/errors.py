@@ -16,13 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, TIMEOUT_MAX
+from hotfn.api.names import RULE_ERROR
 from hotfn.errors import HotfnError
 
 log = logging.getLogger("hotfn.api")
 
 # What a pattern mismatch means, by field, in words a user can act on.
 PATTERN_HINTS = {
-    "name": "may contain only ASCII letters, digits, '_' and '-'",
     "source": "must start with '/' and contain no whitespace, '?' or '#' (e.g. \"/hello\")",
     "image": "is not a valid image reference: lowercase repository, optional registry, "
     'tag and digest (e.g. "hello:0.0.1")',
@@ -54,6 +54,8 @@ def describe_validation(errors: Sequence[Any]) -> str:
         msg = str(err.get("msg", "invalid"))
         if kind == "json_invalid":
             parts.append(f"request body is not valid JSON ({err.get('ctx', {}).get('error', msg)})")
+        elif kind == RULE_ERROR:  # says what to fix as it stands (names, ids)
+            parts.append(msg)
         elif kind == "extra_forbidden":
             parts.append(f"unknown field {where!r}")
         elif kind == "missing" and not where:
