@@ -1,7 +1,8 @@
 """JSON shapes of the /v2 API (pydantic), with the validation rules of design.md §5.
 
 The rules live in the types (patterns, lengths, ranges) so that the OpenAPI document
-states exactly what the server accepts. Request models forbid unknown fields and do
+states what the server accepts (exactly, but for names of any script: see
+:mod:`hotfn.api.names`). Request models forbid unknown fields and do
 not coerce types: a typo or a string where a number belongs is a 400 naming the field.
 Create bodies require what a new object needs; update (PUT) bodies merge, so every
 field is optional there.
