@@ -12,7 +12,8 @@
 JSON Schema cannot say "Unicode letter" portably (``\\p{L}`` is not in Python's or
 ECMAScript's default regex dialects), so the OpenAPI document carries a pattern that
 every valid name matches (no ASCII punctuation, space or control character) plus the
-exact rule in words; the validator below applies the exact rule.
+exact rule in words; the validator below applies the exact rule, with the Unicode
+database of the running Python (``unicodedata``), as Go uses its own.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ NAME_MAX_BYTES = 255
 RULE_ERROR = "hotfn_rule"  # an error whose message is complete as it stands
 
 _FN_CHARS = frozenset(string.ascii_letters + string.digits + "-_.~$&+:=@")
-# Every ASCII character but letters, digits, '-' and '_', and DEL: what no app or
-# trigger name may contain (a superset pattern, see the module docstring).
+# The ASCII characters other than letters, digits, '-' and '_' (controls and DEL
+# included): what no app or trigger name contains (the schema's superset pattern).
 _NOT_ASCII_WORD = r"\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f"
 _LETTERS_HINT = "use letters and digits (any script), '_' and '-'"
 _FN_HINT = "use ASCII letters, digits and - _ . ~ $ & + : = @"
