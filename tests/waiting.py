@@ -28,12 +28,20 @@ def _describe(cond: Callable[[], object], what: str | None) -> str:
 async def until(
     cond: Callable[[], object], within_s: float = 5.0, what: str | None = None
 ) -> None:
-    """Return as soon as ``cond()`` is true; raise AssertionError after ``within_s``."""
+    """Return as soon as ``cond()`` is true; raise AssertionError after ``within_s``.
+    ``cond`` may be a coroutine function (e.g. one that asks an HTTP API)."""
     deadline = time.monotonic() + within_s
-    while not cond():
+    while not await _holds(cond):
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within_s} s: {_describe(cond, what)}")
         await asyncio.sleep(_POLL_S)
+
+
+async def _holds(cond: Callable[[], object]) -> bool:
+    result = cond()
+    if inspect.isawaitable(result):
+        result = await result
+    return bool(result)
 
 
 def wait_until(

@@ -54,9 +54,9 @@ async def get_app(request: Request, app_id: str) -> dict[str, Any]:
 @router.put("/{app_id}", response_model=AppOut, responses=ERRORS)
 async def update_app(request: Request, app_id: str, body: AppUpdate) -> dict[str, Any]:
     """Merge into the app: config/annotation keys set to "" are removed."""
+    body.check_id(app_id)
     app = await views.store(request).apps.update(
         app_id,
-        id=body.id,
         name=body.name,
         config=body.config,
         annotations=body.annotations,

@@ -14,15 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, TIMEOUT_MAX
+from hotfn.api.names import RULE_ERROR
 from hotfn.errors import HotfnError
 
 log = logging.getLogger("hotfn.api")
 
 # What a pattern mismatch means, by field, in words a user can act on.
 PATTERN_HINTS = {
-    "name": "may contain only ASCII letters, digits, '_' and '-'",
     "source": "must start with '/' and contain no whitespace, '?' or '#' (e.g. \"/hello\")",
     "image": "is not a valid image reference: lowercase repository, optional registry, "
     'tag and digest (e.g. "hello:0.0.1")',
@@ -54,6 +55,8 @@ def describe_validation(errors: Sequence[Any]) -> str:
         msg = str(err.get("msg", "invalid"))
         if kind == "json_invalid":
             parts.append(f"request body is not valid JSON ({err.get('ctx', {}).get('error', msg)})")
+        elif kind == RULE_ERROR:  # says what to fix as it stands (names, ids)
+            parts.append(msg)
         elif kind == "extra_forbidden":
             parts.append(f"unknown field {where!r}")
         elif kind == "missing" and not where:
@@ -110,13 +113,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, headers)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    # Ask each route whether it would take the request with another method (the
+    # routes' own matching: included routers are nested, not a flat list of paths).
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:

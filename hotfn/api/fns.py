@@ -9,17 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from hotfn.api import views
 from hotfn.api.apps import ERRORS, Cursor, PerPage
 from hotfn.api.models import ErrorBody, FnCreate, FnList, FnOut, FnUpdate, Prewarmed
-from hotfn.types import INVOKE_ENDPOINT
 
 router = APIRouter(prefix="/v2/fns", tags=["fns"])
 FN_ERRORS = {**ERRORS, 404: {"model": ErrorBody, "description": "Fn or app not found"}}
-
-
-def _annotations(body: FnCreate | FnUpdate) -> dict[str, Any] | None:
-    # A client may PUT back what it read: the server's own annotation is not stored.
-    if body.annotations is None:
-        return None
-    return {k: v for k, v in body.annotations.items() if k != INVOKE_ENDPOINT}
 
 
 @router.get("", response_model=FnList, responses={400: ERRORS[400]})
@@ -44,7 +36,7 @@ async def create_fn(request: Request, body: FnCreate) -> dict[str, Any]:
         body.name,
         body.image,
         body.config,
-        _annotations(body),
+        body.annotations,
         memory=body.memory,
         timeout=body.timeout,
         idle_timeout=body.idle_timeout,
@@ -60,15 +52,15 @@ async def get_fn(request: Request, fn_id: str) -> dict[str, Any]:
 
 @router.put("/{fn_id}", response_model=FnOut, responses=FN_ERRORS)
 async def update_fn(request: Request, fn_id: str, body: FnUpdate) -> dict[str, Any]:
-    """Merge into the fn: config/annotation keys set to "" are removed; name, id and
-    app_id cannot change (409)."""
+    """Merge into the fn: config/annotation keys set to "" are removed; name and app_id
+    cannot change (409); an id in the body must be the path's (400)."""
+    body.check_id(fn_id)
     fn = await views.store(request).fns.update(
         fn_id,
-        id=body.id,
         name=body.name,
         app_id=body.app_id,
         config=body.config,
-        annotations=_annotations(body),
+        annotations=body.annotations,
         image=body.image,
         memory=body.memory,
         timeout=body.timeout,

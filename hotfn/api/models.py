@@ -1,16 +1,24 @@
 """JSON shapes of the /v2 API (pydantic), with the validation rules of design.md §5.
 
 The rules live in the types (patterns, lengths, ranges) so that the OpenAPI document
-states exactly what the server accepts. Request models forbid unknown fields and do
+states what the server accepts (exactly, but for names of any script: see
+:mod:`hotfn.api.names`). Request models forbid unknown fields and do
 not coerce types: a typo or a string where a number belongs is a 400 naming the field.
 Create bodies require what a new object needs; update (PUT) bodies merge, so every
 field is optional there.
+
+Read-only fields are accepted and ignored, as Fn's server does: Fn's CLI builds its
+bodies from Fn's go-openapi models, so every create carries zero timestamps and every
+update the whole object it read (id, timestamps, the endpoint annotations the server
+adds). That is handled here, once, for apps, fns and triggers (:class:`_ReadOnly`,
+:data:`SERVER_ANNOTATIONS`); an ``id`` follows Fn's rules (refused on create, must
+match the path on update). Names follow Fn's rules too (:mod:`hotfn.api.names`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Interval
 from pydantic import (
@@ -20,9 +28,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
-NAME_MAX = 255
+from hotfn.api.names import AppName, FnName, TriggerName, rule_error
+from hotfn.errors import InvalidInput
+from hotfn.types import HTTP_ENDPOINT, INVOKE_ENDPOINT
+
 MEMORY_MAX = 8192
 TIMEOUT_MAX = 300
 IDLE_TIMEOUT_MAX = 3600
@@ -34,11 +46,6 @@ CONFIG_KEY_MAX = 256
 CONFIG_VALUE_MAX = 16384
 SOURCE_MAX = 2048
 
-# Names appear in URLs (/t/{app}/...) and container labels: ASCII letters, digits,
-# '_' and '-'.
-Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=r"^[A-Za-z0-9_-]+$")
-]
 # Config becomes environment variables: keys must be valid variable names.
 ConfigKey = Annotated[
     str,
@@ -74,6 +81,18 @@ def _integral(value: Any) -> Any:
     return value
 
 
+# Keys the server writes into annotations on the way out (views.py). A client that
+# PUTs back what it read sends them: they are dropped before any check (so they never
+# count against the key limit) and never stored.
+SERVER_ANNOTATIONS = frozenset({INVOKE_ENDPOINT, HTTP_ENDPOINT})
+
+
+def _without_server_annotations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in SERVER_ANNOTATIONS}
+    return value
+
+
 def _annotation_values(value: dict[str, Any] | None) -> dict[str, Any] | None:
     for key, val in (value or {}).items():
         text = json.dumps(val, separators=(",", ":"), ensure_ascii=False)
@@ -98,9 +117,12 @@ Annotations = Annotated[
     dict[AnnotationKey, Any],
     Field(
         max_length=ANNOTATIONS_MAX_KEYS,
-        description=f"JSON values of at most {ANNOTATION_VALUE_MAX} bytes each",
+        description=f"JSON values of at most {ANNOTATION_VALUE_MAX} bytes each; the "
+        "server's own keys (fnproject.io/fn/invokeEndpoint, fnproject.io/trigger/"
+        "httpEndpoint) are accepted and ignored",
     ),
     AfterValidator(_annotation_values),
+    BeforeValidator(_without_server_annotations),
 ]
 Format = Literal["http-stream", "default"]
 
@@ -109,34 +131,70 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+_IGNORED = "read-only: accepted and ignored (the server sets it)"
+
+
 class _ReadOnly(_In):
-    # Accepted in updates so that what a GET returned can be PUT back; an id that
-    # differs from the path's is a 409, the timestamps are ignored.
-    id: Id | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    """The fields a client may send back but never sets: timestamps, ignored here."""
+
+    created_at: Timestamp | None = Field(None, description=_IGNORED)
+    updated_at: Timestamp | None = Field(None, description=_IGNORED)
+
+
+def _refuse_id(message: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value:  # Fn's Go models read "" as absent
+            raise rule_error(message)
+        return value
+
+    return AfterValidator(check)
+
+
+NO_ID = WithJsonSchema(
+    {
+        "anyOf": [{"type": "string", "maxLength": 0}, {"type": "null"}],
+        "description": "read-only: the server assigns ids; an id on create is a 400",
+    }
+)
+
+
+class _Update(_ReadOnly):
+    """A PUT body: what a GET returned may come back whole."""
+
+    id: Id | None = Field(None, description="read-only: if given, must be the path's id")
+    # Fn's message (api/models) for an id that is not the path's.
+    id_mismatch: ClassVar[str]
+
+    def check_id(self, path_id: str) -> None:
+        """Refuse (400, as Fn does) a body whose id names another object."""
+        if self.id and self.id != path_id:
+            raise InvalidInput(self.id_mismatch)
 
 
 class _AppFields(_In):
-    name: Name | None = None
+    name: AppName | None = None
     config: Config | None = None
     annotations: Annotations | None = None
     syslog_url: Annotated[str, StringConstraints(max_length=2048, pattern=_NO_NUL)] | None = None
     shape: Annotated[str, StringConstraints(max_length=255, pattern=_NO_NUL)] | None = None
 
 
-class AppUpdate(_AppFields, _ReadOnly):
+class AppUpdate(_AppFields, _Update):
     """Body of PUT /v2/apps/{app_id}: merges; config/annotation keys set to "" go."""
 
+    id_mismatch = "App ID in path does not match ID in body"
 
-class AppCreate(_AppFields):
+
+class AppCreate(_AppFields, _ReadOnly):
     """Body of POST /v2/apps."""
 
-    name: Name
+    name: AppName
+    id: Annotated[str | None, _refuse_id("App ID cannot be supplied on create"), NO_ID] = None
 
 
 class _FnFields(_In):
-    name: Name | None = None
+    name: FnName | None = None
     app_id: Id | None = None
     image: Image | None = None
     memory: Memory | None = None
@@ -147,20 +205,23 @@ class _FnFields(_In):
     annotations: Annotations | None = None
 
 
-class FnUpdate(_FnFields, _ReadOnly):
+class FnUpdate(_FnFields, _Update):
     """Body of PUT /v2/fns/{fn_id}: merges; name and app_id cannot change."""
 
+    id_mismatch = "Fn ID in path does not match that in body"
 
-class FnCreate(_FnFields):
+
+class FnCreate(_FnFields, _ReadOnly):
     """Body of POST /v2/fns."""
 
-    name: Name
+    name: FnName
     app_id: Id
     image: Image
+    id: Annotated[str | None, _refuse_id("ID cannot be provided for Fn creation"), NO_ID] = None
 
 
 class _TriggerFields(_In):
-    name: Name | None = None
+    name: TriggerName | None = None
     app_id: Id | None = None
     fn_id: Id | None = None
     type: Literal["http"] | None = None
@@ -168,14 +229,19 @@ class _TriggerFields(_In):
     annotations: Annotations | None = None
 
 
-class TriggerUpdate(_TriggerFields, _ReadOnly):
+class TriggerUpdate(_TriggerFields, _Update):
     """Body of PUT /v2/triggers/{trigger_id}: source and annotations may change."""
 
+    id_mismatch = "ID in path does not match ID in body"
 
-class TriggerCreate(_TriggerFields):
+
+class TriggerCreate(_TriggerFields, _ReadOnly):
     """Body of POST /v2/triggers."""
 
-    name: Name
+    name: TriggerName
+    id: Annotated[
+        str | None, _refuse_id("ID cannot be provided for Trigger creation"), NO_ID
+    ] = None
     app_id: Id
     fn_id: Id
     type: Literal["http"]

@@ -9,19 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from hotfn.api import views
 from hotfn.api.apps import ERRORS, Cursor, PerPage
 from hotfn.api.models import ErrorBody, TriggerCreate, TriggerList, TriggerOut, TriggerUpdate
-from hotfn.types import HTTP_ENDPOINT, Trigger
+from hotfn.types import Trigger
 
 router = APIRouter(prefix="/v2/triggers", tags=["triggers"])
 TRIGGER_ERRORS = {
     **ERRORS,
     404: {"model": ErrorBody, "description": "Trigger, fn or app not found"},
 }
-
-
-def _annotations(body: TriggerCreate | TriggerUpdate) -> dict[str, Any] | None:
-    if body.annotations is None:
-        return None
-    return {k: v for k, v in body.annotations.items() if k != HTTP_ENDPOINT}
 
 
 async def _view(request: Request, trigger: Trigger) -> dict[str, Any]:
@@ -53,7 +47,7 @@ async def list_triggers(
 async def create_trigger(request: Request, body: TriggerCreate) -> dict[str, Any]:
     """Create an HTTP trigger: ``/t/{app_name}{source}`` calls the fn."""
     trigger = await views.store(request).triggers.create(
-        body.app_id, body.fn_id, body.name, body.type, body.source, _annotations(body)
+        body.app_id, body.fn_id, body.name, body.type, body.source, body.annotations
     )
     return await _view(request, trigger)
 
@@ -66,11 +60,11 @@ async def get_trigger(request: Request, trigger_id: str) -> dict[str, Any]:
 @router.put("/{trigger_id}", response_model=TriggerOut, responses=TRIGGER_ERRORS)
 async def update_trigger(request: Request, trigger_id: str, body: TriggerUpdate) -> dict[str, Any]:
     """Merge into the trigger: ``source`` and annotations may change."""
+    body.check_id(trigger_id)
     trigger = await views.store(request).triggers.update(
         trigger_id,
         source=body.source,
-        annotations=_annotations(body),
-        id=body.id,
+        annotations=body.annotations,
         name=body.name,
         app_id=body.app_id,
         fn_id=body.fn_id,

@@ -96,7 +96,6 @@ class Apps:
         app_id: str,
         *,
         name: str | None = None,
-        id: str | None = None,
         config: dict[str, str] | None = None,
         annotations: dict[str, Any] | None = None,
         syslog_url: str | None = None,
@@ -104,8 +103,6 @@ class Apps:
     ) -> App:
         async with self.changes.transaction() as (conn, made):
             cur = await fetch_app(conn, app_id, for_update=True)
-            if id is not None and id != cur.id:
-                raise Conflict("App ID in the body does not match the one in the path")
             if name is not None and name != cur.name:
                 raise Conflict("Could not update - name is immutable")
             values: dict[str, Any] = {

@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "idle_timeout": 30,
     "format": "http-stream",
 }
-# Fields a PUT may change; name, id and app_id are immutable.
+# Fields a PUT may change; name and app_id are immutable (the id is the API's to check).
 MUTABLE = ("image", "memory", "timeout", "idle_timeout", "format")
 
 
@@ -100,7 +100,6 @@ class Fns:
         self,
         fn_id: str,
         *,
-        id: str | None = None,
         name: str | None = None,
         app_id: str | None = None,
         config: dict[str, str] | None = None,
@@ -109,9 +108,8 @@ class Fns:
     ) -> Fn:
         async with self.changes.transaction() as (conn, made):
             cur = await fetch_fn(conn, fn_id, for_update=True)
-            for field, given, have in (("ID", id, cur.id), ("name", name, cur.name)):
-                if given is not None and given != have:
-                    raise Conflict(f"Could not update - fn {field} is immutable")
+            if name is not None and name != cur.name:
+                raise Conflict("Could not update - fn name is immutable")
             if app_id is not None and app_id != cur.app_id:
                 raise Conflict("Could not update - a fn cannot move to another app")
             values = {k: v for k, v in fields.items() if k in MUTABLE and v is not None}

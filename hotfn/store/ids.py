@@ -2,7 +2,9 @@
 Crockford base32), as Fn uses for apps, fns, triggers and calls.
 
 Ids made by one process in the same millisecond stay in order: the random part is
-incremented rather than redrawn, so sorting by id is sorting by creation.
+incremented rather than redrawn, so sorting by id is sorting by creation. Neither a
+clock that steps back nor 2**80 ids in one millisecond breaks that: the time part
+never goes back, and an overflowing random part carries into it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def new_id() -> str:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms
-            rand = (_last_rand + 1) & ((1 << 80) - 1)
+            rand = _last_rand + 1
+            if rand >> 80:  # carry: borrow the next millisecond rather than wrap to 0
+                ms, rand = ms + 1, 0
         else:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = ms, rand

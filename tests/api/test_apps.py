@@ -63,12 +63,21 @@ def test_put_back_what_was_read(api: httpx.Client, make_app: Callable[..., Obj])
     assert ok(api.put(f"/v2/apps/{app['id']}", json=app))["config"] == {"A": "1"}
 
 
-def test_name_and_id_are_immutable(api: httpx.Client, make_app: Callable[..., Obj]) -> None:
+def test_name_is_immutable_and_id_must_be_the_paths(
+    api: httpx.Client, make_app: Callable[..., Obj]
+) -> None:
     app = make_app()
-    for patch in ({"name": "other-name"}, {"id": "01BBBBBBBBBBBBBBBBBBBBBBBB"}):
-        r = api.put(f"/v2/apps/{app['id']}", json=patch)
-        assert r.status_code == 409, r.text
-    assert ok(api.get(f"/v2/apps/{app['id']}"))["name"] == app["name"]
+    r = api.put(f"/v2/apps/{app['id']}", json={"name": "other-name"})
+    assert (r.status_code, r.json()) == (409, {"message": "Could not update - name is immutable"})
+    # Fn (api/server/apps_update.go): an id that is not the path's is a 400, checked
+    # before the app is looked up.
+    for path_id in (app["id"], "01AAAAAAAAAAAAAAAAAAAAAAAA"):
+        r = api.put(f"/v2/apps/{path_id}", json={"id": "01BBBBBBBBBBBBBBBBBBBBBBBB"})
+        assert (r.status_code, r.json()) == (
+            400,
+            {"message": "App ID in path does not match ID in body"},
+        )
+    assert ok(api.get(f"/v2/apps/{app['id']}")) == app
 
 
 def test_delete_cascades(
@@ -96,8 +105,12 @@ def test_list_filters_by_exact_name(api: httpx.Client, make_app: Callable[..., O
 
 
 def test_create_with_id_is_400(api: httpx.Client, uniq: Callable[[str], str]) -> None:
-    r = api.post("/v2/apps", json={"name": uniq("a"), "id": "01AAAAAAAAAAAAAAAAAAAAAAAA"})
-    assert r.status_code == 400
+    name = uniq("a")
+    r = api.post("/v2/apps", json={"name": name, "id": "01AAAAAAAAAAAAAAAAAAAAAAAA"})
+    assert (r.status_code, r.json()) == (400, {"message": "App ID cannot be supplied on create"})
+    assert ok(api.get("/v2/apps", params={"name": name}))["items"] == []
+    # Fn's Go models read an empty id as none.
+    assert ok(api.post("/v2/apps", json={"name": name, "id": ""}))["name"] == name
 
 
 def test_version_ping_metrics(api: httpx.Client) -> None:

@@ -16,6 +16,7 @@ from hotfn.errors import InvalidInput
 from tests.server_support import ServerProcess
 
 TOKEN = "s3cret-token"
+ABSENT = "hotfn-test/absent:1"
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +49,19 @@ def test_calls_need_the_token_only_where_the_app_asks(guarded: ServerProcess) ->
             ("closed-app", {"hotfn.io/invoke-auth": "token"}),
         ):
             app = admin.post("/v2/apps", json={"name": name, "annotations": annotations}).json()
-            body = {"name": "f", "app_id": app["id"], "image": "hotfn-test/absent:1"}
+            body = {"name": "f", "app_id": app["id"], "image": ABSENT}
             fn_ids[name] = admin.post("/v2/fns", json=body).json()["id"]
     with httpx.Client(base_url=guarded.url, timeout=30) as anon:
         closed = anon.post(f"/invoke/{fn_ids['closed-app']}", content=b"x")
         assert closed.status_code == 401
         assert closed.headers["fn-call-id"]
-        # Past the check, the call goes on (and fails on the absent image, not on auth).
-        assert anon.post(f"/invoke/{fn_ids['open-app']}", content=b"x").status_code != 401
+        # Past the check, the call goes on and fails on the absent image, not on auth.
+        absent = anon.post(f"/invoke/{fn_ids['open-app']}", content=b"x")
         with_token = anon.post(f"/invoke/{fn_ids['closed-app']}", content=b"x", headers=auth)
-        assert with_token.status_code != 401
+        for resp in (absent, with_token):
+            assert resp.status_code == 502, resp.text
+            assert resp.json() == {"message": f"No such image: {ABSENT}"}  # the engine's words
+            assert resp.headers["fn-call-id"]
 
 
 def test_no_token_no_listening_beyond_loopback(tmp_path: Path) -> None:

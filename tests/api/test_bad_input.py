@@ -92,10 +92,16 @@ def test_bad_query_parameters(api: httpx.Client) -> None:
 def test_unknown_routes_and_methods(api: httpx.Client) -> None:
     r = api.get("/v2/nothing")
     assert r.status_code == 404 and "message" in r.json()
-    r = api.patch("/v2/apps")
-    assert r.status_code == 405 and "message" in r.json()
-    r = api.get("/invoke/01AAAAAAAAAAAAAAAAAAAAAAAA")
-    assert r.status_code == 405
+    for method, path, allow in (
+        ("PATCH", "/v2/apps", "GET, POST"),
+        ("POST", "/v2/apps/01AAAAAAAAAAAAAAAAAAAAAAAA", "DELETE, GET, PUT"),
+        ("DELETE", "/v2/fns", "GET, POST"),
+        ("GET", "/invoke/01AAAAAAAAAAAAAAAAAAAAAAAA", "POST"),
+    ):
+        r = api.request(method, path)
+        assert r.status_code == 405, (method, path)
+        assert r.headers["allow"] == allow, (method, path)
+        assert r.json()["message"], (method, path)
 
 
 def test_huge_body_is_rejected_cleanly(api: httpx.Client) -> None:
@@ -119,17 +125,43 @@ def test_body_limit_is_413_declared_or_chunked(api: httpx.Client) -> None:
     assert "limit" in r.json()["message"]
 
 
-def test_forged_cursors_are_positions(api: httpx.Client, make_fn: Callable[..., Obj]) -> None:
-    fn = make_fn()
+def test_forged_cursors_are_positions(
+    api: httpx.Client, make_app: Callable[..., Obj], uniq: Callable[[str], str]
+) -> None:
+    # NULs (which PostgreSQL text cannot hold) and bytes that are not UTF-8 in a cursor:
+    # still a position. By name, 'a\x00b\x00\xff' is "ab\ufffd" (NULs dropped,
+    # the bad byte replaced): after "aa…", before "b…" in any collation. Where names
+    # are not unique (fns of every app) it is name "a" then id "b\ufffd", after every
+    # fn called "a" (ids start with a digit) and before any other name.
     forged = base64.urlsafe_b64encode(b"a\x00b\x00\xff").decode().rstrip("=")
-    for path, params in (
-        ("/v2/apps", {}),
-        ("/v2/fns", {}),
-        ("/v2/fns", {"app_id": fn["app_id"]}),
-        ("/v2/triggers", {"app_id": fn["app_id"]}),
-    ):
+    app = make_app()
+    names = ["a", "aa", "b", "c"]
+    fns = [make_fn_named(api, app, n) for n in names]
+    trigger_ids = []
+    for fn in fns:
+        body = {"name": fn["name"], "app_id": app["id"], "fn_id": fn["id"], "type": "http",
+                "source": f"/{fn['name']}"}  # fmt: skip
+        trigger_ids.append(ok(api.post("/v2/triggers", json=body))["id"])
+    after = [fns[2]["id"], fns[3]["id"]]  # "b" and "c"
+
+    def page(path: str, **params: str) -> list[str]:
         r = api.get(path, params={**params, "cursor": forged})
-        assert r.status_code == 200, (path, r.text)
+        return [item["id"] for item in ok(r)["items"]]
+
+    assert page("/v2/fns", app_id=app["id"]) == after
+    assert page("/v2/triggers", app_id=app["id"]) == trigger_ids[2:]
+    # Global lists, narrowed to one name each so the page is known.
+    before_app, after_app = make_app(name=uniq("aa")), make_app(name=uniq("b"))
+    assert page("/v2/apps", name=before_app["name"]) == []
+    assert page("/v2/apps", name=after_app["name"]) == [after_app["id"]]
+    assert page("/v2/fns", name="a") == []
+    every_b = [f["id"] for f in ok(api.get("/v2/fns", params={"name": "b"}))["items"]]
+    assert fns[2]["id"] in every_b
+    assert page("/v2/fns", name="b") == every_b
+
+
+def make_fn_named(api: httpx.Client, app: Obj, name: str) -> Obj:
+    return ok(api.post("/v2/fns", json={"name": name, "app_id": app["id"], "image": "x:1"}))
 
 
 def test_nul_in_url_is_400(api: httpx.Client) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.server_support import in_process_client
+from tests.waiting import until
 
 Obj = dict[str, Any]
 
@@ -60,12 +61,18 @@ async def test_invoke_returns_body_headers_and_call_id(
 async def test_invoke_errors_carry_call_id(
     client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
 ) -> None:
-    fn = await make_fn(timeout=1)
+    timeout_s = 1
+    fn = await make_fn(timeout=timeout_s)
     resp = await client.post(f"/invoke/{fn['id']}", content=b"raise")
     assert resp.status_code == 502 and resp.json() == {"message": "function failed"}
     assert resp.headers["fn-call-id"]
+    started = time.monotonic()
     resp = await client.post(f"/invoke/{fn['id']}", content=b"hang")
+    elapsed = time.monotonic() - started
     assert resp.status_code == 504 and resp.json() == {"message": "Timed out"}
+    # The 504 is the fn's timeout: not before it, and not long after (a deadline that
+    # is not enforced would hang here until the client gave up).
+    assert timeout_s - 0.05 <= elapsed < timeout_s + 2, elapsed
     resp = await client.post("/invoke/01ARZ3NDEKTSV4RRFFQ69G5FAV", content=b"x")
     assert resp.status_code == 404
 
@@ -86,11 +93,16 @@ async def test_detached_is_202_and_recorded(
     )
     assert resp.status_code == 202
     call_id = resp.headers["fn-call-id"]
-    for _ in range(100):
-        rec = (await client.get(f"/v2/fns/{fn['id']}/calls/{call_id}")).json()
-        if rec["status"] == "success":
-            break
-        await asyncio.sleep(0.02)
+
+    async def record() -> Obj:
+        got: Obj = (await client.get(f"/v2/fns/{fn['id']}/calls/{call_id}")).json()
+        return got
+
+    async def finished() -> bool:
+        return (await record()).get("status") not in (None, "queued", "running")
+
+    await until(finished, what="the detached call is recorded as finished")
+    rec = await record()
     assert rec["status"] == "success" and rec["http_status"] == 200
 
 
@@ -132,7 +144,13 @@ async def test_calls_api_lists_gets_and_logs(
     for body in (b"log:first line", b"raise"):
         resp = await client.post(f"/invoke/{fn['id']}", content=body)
         ids.append(resp.headers["fn-call-id"])
-    await asyncio.sleep(0.4)  # the log lines reach the record within the grace period
+
+    async def logged() -> bool:
+        resp = await client.get(f"/v2/fns/{fn['id']}/calls/{ids[0]}/log")
+        return resp.status_code == 200 and "first line" in resp.json()["log"]["log"]
+
+    # The log lines reach the record within the grace period after the call.
+    await until(logged, what="the first call's log line is recorded")
     listing = (await client.get(f"/v2/fns/{fn['id']}/calls")).json()
     assert [c["id"] for c in listing["items"]] == ids[::-1]
     assert listing["next_cursor"] is None

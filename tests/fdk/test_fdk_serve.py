@@ -240,8 +240,14 @@ def test_deadline_is_enforced_with_504(start_fdk: StartFdk, name: str) -> None:
 def test_past_deadline_in_any_rfc3339_form_is_504_at_once(
     start_fdk: StartFdk, deadline: str
 ) -> None:
+    sleep_s = 5.0  # what the handler would take: answering sooner means it never ran
     with start_fdk("sleepy").client() as client:
-        assert client.call(b"5", deadline=deadline).status == 504
+        started = time.monotonic()
+        reply = client.call(str(sleep_s).encode(), deadline=deadline)
+        elapsed = time.monotonic() - started
+        assert reply.status == 504
+        assert elapsed < sleep_s / 2, elapsed
+        assert client.call(b"0", deadline=5).body == b"slept 0"  # and it serves on
 
 
 def test_future_deadline_with_offset_is_honoured(start_fdk: StartFdk) -> None:
