@@ -16,8 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, TIMEOUT_MAX
-from hotfn.api.names import RULE_ERROR
+from hotfn.api.models import IDLE_TIMEOUT_MAX, MEMORY_MAX, RULE_ERROR, TIMEOUT_MAX
 from hotfn.errors import HotfnError
 
 log = logging.getLogger("hotfn.api")

@@ -18,6 +18,7 @@ match the path on update). Names follow Fn's rules too (:mod:`hotfn.api.names`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Interval
@@ -30,10 +31,51 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
-from hotfn.api.names import AppName, FnName, TriggerName, rule_error
+from hotfn.api.names import (
+    FN_PATTERN,
+    FN_RULE,
+    LETTERS_PATTERN,
+    LETTERS_RULE,
+    NAME_MAX_BYTES,
+    app_name_problem,
+    fn_name_problem,
+    trigger_name_problem,
+)
 from hotfn.errors import InvalidInput
 from hotfn.types import HTTP_ENDPOINT, INVOKE_ENDPOINT
+
+RULE_ERROR = "hotfn_rule"  # a validation error whose message is complete as it stands
+
+
+def rule_error(message: str) -> PydanticCustomError:
+    """A validation error reported to the caller with exactly ``message``."""
+    return PydanticCustomError(RULE_ERROR, message)
+
+
+def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
+    def check(name: str) -> str:
+        found = problem(name)
+        if found:
+            raise rule_error(found)
+        return name
+
+    return AfterValidator(check)
+
+
+def _name_schema(pattern: str, rule: str) -> WithJsonSchema:
+    return WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": NAME_MAX_BYTES, "pattern": pattern,
+        "description": f"{rule}; at most {NAME_MAX_BYTES} bytes of UTF-8",
+    })  # fmt: skip
+
+
+AppName = Annotated[str, _checked(app_name_problem), _name_schema(LETTERS_PATTERN, LETTERS_RULE)]
+TriggerName = Annotated[
+    str, _checked(trigger_name_problem), _name_schema(LETTERS_PATTERN, LETTERS_RULE)
+]
+FnName = Annotated[str, _checked(fn_name_problem), _name_schema(FN_PATTERN, FN_RULE)]
 
 MEMORY_MAX = 8192
 TIMEOUT_MAX = 300

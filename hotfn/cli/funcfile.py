@@ -18,6 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from hotfn.api.names import trigger_name_problem
 from hotfn.cli.common import EXIT_USAGE, CliError, note
 
 NAMES = ("func.yaml", "func.yml", "func.json")  # the order Fn's CLI looks for them
@@ -28,7 +29,6 @@ FORMATS = ("http-stream", "default")
 LEGACY_FORMATS = {"http": "http-stream", "json": "http-stream", "cloudevent": "http-stream"}
 # Names become image names (lowercase components) and API names (no dots).
 NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:_|__|-+)[a-z0-9]+)*$")
-TRIGGER_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 CONFIG_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # Semantic version without build metadata: the version is a Docker tag, which has no '+'.
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?$")
@@ -230,8 +230,11 @@ def _triggers(value: Any, fail: _Failer) -> list[Trigger]:
         if not isinstance(item, dict):
             fail(where, "must be a mapping with name, type and source")
         name, kind, source = item.get("name"), item.get("type", "http"), item.get("source")
-        if not isinstance(name, str) or not TRIGGER_NAME_RE.match(name):
-            fail(f"{where}.name", f"must be letters, digits, '_' or '-' (got {name!r})")
+        if not isinstance(name, str):
+            fail(f"{where}.name", f"must be a string (got {name!r})")
+        problem = trigger_name_problem(name)
+        if problem:
+            fail(f"{where}.name", problem)
         if kind != "http":
             fail(f"{where}.type", f"must be http (got {kind!r})")
         if (
