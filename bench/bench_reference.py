@@ -5,7 +5,7 @@
 Needs a running engine and the local images (scripts/ensure-docker,
 scripts/build-images; run here if needed). In one run it:
 
-1. builds the reference example (``../shared/example``) as written, with only its
+1. builds the reference example (``examples/reference``) as written, with only its
    registry image names replaced by local ones (``node:8-alpine`` → hotfn/base,
    ``fnproject/hotwrap:latest`` → hotfn/hotwrap): ``Dockerfile.default`` (cold,
    ``format: default``) and ``Dockerfile.hotwrap`` (hot, node started per call); plus

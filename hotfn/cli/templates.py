@@ -77,7 +77,7 @@ console.error(`${{name}} called call ${{process.env.FN_CALL_ID}}`);
 process.stdout.write(JSON.stringify({{ message: `Hello ${{name}}` }}));
 """
 
-# As shared/example/Dockerfile.default, on the local base image.
+# As examples/reference/Dockerfile.default, on the local base image.
 DOCKERFILE_DEFAULT = f"""\
 # A new container per call (format: default): the body on stdin, the answer on stdout.
 FROM {BASE_IMAGE}
@@ -89,7 +89,7 @@ ADD func.js /function/func.js
 ENTRYPOINT ["node", "./func.js"]
 """
 
-# As shared/example/Dockerfile.hotwrap, on the local images.
+# As examples/reference/Dockerfile.hotwrap, on the local images.
 DOCKERFILE_HOTWRAP = f"""\
 # Pull the hotwrap container as a build dependency
 FROM {HOTWRAP_IMAGE} as hotwrap

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "functions"
-EXAMPLE = ROOT.parent / "shared" / "example"
+EXAMPLE = ROOT / "examples" / "reference"
 BASE = "hotfn/base:latest"
 TEST_LABEL = "io.hotfn.test"
 WHEELS = Path(os.environ.get("HOTFN_FN_FDK_WHEELS", Path.home() / ".cache" / "hotfn-fn-fdk"))

@@ -1,4 +1,4 @@
-"""The reference example (``../shared/example``) on a real ``hotfn start`` server and
+"""The reference example (``examples/reference``) on a real ``hotfn start`` server and
 the real engine.
 
 Images are built from the example's own files: its ``func.js`` and its Dockerfile

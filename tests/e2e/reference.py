@@ -1,4 +1,4 @@
-"""The reference example (``../shared/example``) as this machine can build it: the
+"""The reference example (``examples/reference``) as this machine can build it: the
 example's own files, with only the image names no registry can give here replaced
 by local ones. Used by the end-to-end tests and by ``bench/bench_reference.py``."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.docker_support import BASE_IMAGE, ROOT
 
-EXAMPLE = ROOT.parent / "shared" / "example"
+EXAMPLE = ROOT / "examples" / "reference"
 HELLO = ROOT / "examples" / "hello"
 HOTWRAP_IMAGE = "hotfn/hotwrap:latest"
 # The only edits the example's README allows: image names no registry can give here.
