@@ -22,6 +22,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -96,6 +101,16 @@ class Settings:
     max_call_response: int = 6 * 1024 * 1024  # function response body → 502
     max_call_headers: int = 100  # request header fields → 431
     max_call_header_bytes: int = 32 * 1024  # names + values of all of them → 431
+    # Images from a registry (docs/registry.md): how long a pull may take, how long a
+    # failed pull is not retried, the Docker config.json with credentials (None: the
+    # engine client's usual ~/.docker/config.json), the folder of named credential
+    # sets (annotation hotfn.io/registry-auth; None: <data_dir>/registry-auth), and
+    # how long a pulled image may go unused before it is removed (0: never).
+    pull_timeout: float = 300.0
+    pull_retry_after: float = 10.0
+    docker_config: Path | None = None
+    registry_auth_dir: Path | None = None
+    image_gc_after: float = 0.0
 
     @property
     def database_url(self) -> str:
@@ -128,6 +143,11 @@ class Settings:
             max_call_response=_env_int("HOTFN_MAX_CALL_RESPONSE", 6 * 1024 * 1024),
             max_call_headers=_env_int("HOTFN_MAX_CALL_HEADERS", 100),
             max_call_header_bytes=_env_int("HOTFN_MAX_CALL_HEADER_BYTES", 32 * 1024),
+            pull_timeout=_env_float("HOTFN_PULL_TIMEOUT", 300.0),
+            pull_retry_after=_env_float("HOTFN_PULL_RETRY_AFTER", 10.0),
+            docker_config=_env_path("HOTFN_DOCKER_CONFIG"),
+            registry_auth_dir=_env_path("HOTFN_REGISTRY_AUTH_DIR"),
+            image_gc_after=_env_float("HOTFN_IMAGE_GC_AFTER", 0.0),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():
@@ -149,4 +169,14 @@ class Settings:
         """Fill in what depends on the data dir (call once at server start)."""
         if not self.instance:
             self.instance = load_instance(self.data_dir)
+        if self.registry_auth_dir is None:
+            self.registry_auth_dir = self.data_dir / "registry-auth"
         return self
+
+    def docker_config_path(self) -> Path:
+        """The Docker config.json whose ``auths`` pulls use (Docker's own default:
+        ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``)."""
+        if self.docker_config is not None:
+            return self.docker_config
+        base = os.environ.get("DOCKER_CONFIG")
+        return (Path(base) if base else Path.home() / ".docker") / "config.json"

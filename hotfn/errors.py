@@ -21,6 +21,7 @@ into them, so nothing above a driver sees a third-party exception.
         ├── OutOfMemory             502  the container was killed by the OOM killer
         ├── ContainerInitFailed     502  the container never became ready
         ├── ImageNotFound           502  the engine does not have the image
+        ├── ImagePullFailed         502  the registry did not deliver the image
         ├── TooBusy                 503  queue full; carries ``retry_after`` seconds
         ├── EngineUnavailable       503  the Docker Engine cannot be reached
         ├── ShuttingDown            503  the server is draining
@@ -126,6 +127,19 @@ class ContainerInitFailed(CallError):
 class ImageNotFound(CallError):
     status = 502
     default_message = "image not found"
+
+
+class ImagePullFailed(CallError):
+    """The image was not on the engine and pulling it failed; the message names the
+    image and carries the registry's own reason. ``reason`` is a short label for
+    metrics: not_found, unauthorized, unreachable, timeout or other."""
+
+    status = 502
+    default_message = "pulling the image failed"
+
+    def __init__(self, message: str | None = None, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TooBusy(CallError):

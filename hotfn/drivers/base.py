@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from hotfn.drivers.registry import RegistryAuth
+
 # Labels every hotfn container carries. The instance label lets a server find (and
 # remove) the leftovers of its own earlier runs without touching other servers'.
 LABEL_MANAGED = "io.hotfn.managed"  # always "1"
@@ -178,8 +180,22 @@ class Driver(Protocol):
     async def inspect_image(self, image: str) -> ImageInfo:
         """Describe a local image; ``ImageNotFound`` (engine's message) if absent.
 
-        Drivers never pull: no registry is assumed reachable.
+        Never pulls: pulling is :meth:`pull`, which the agent calls when it decides to.
         """
+        ...
+
+    async def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
+        """Pull ``image`` from its registry, sending ``auth`` if given.
+
+        Returns when the engine has the image. Raises ``ImagePullFailed`` with the
+        registry's own reason (``reason`` set) or ``EngineUnavailable``. No timeout of
+        its own: the caller bounds it.
+        """
+        ...
+
+    async def remove_image(self, image: str) -> bool:
+        """Remove the tag (and the image if no other tag holds it). False if the
+        image is absent or a container still uses it: nothing is forced."""
         ...
 
     async def image_exists(self, image: str) -> bool:

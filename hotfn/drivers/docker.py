@@ -27,15 +27,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import quote
 
 import aiodocker
 import aiohttp
 from aiodocker.containers import DockerContainer
+from aiodocker.exceptions import DockerError
 
 from hotfn.drivers.base import (
     LABEL_KIND,
@@ -63,8 +64,10 @@ from hotfn.drivers.docker_mapping import (
     default_socket,
     engine_errors,
     exit_status,
+    pull_errors,
     untar_into,
 )
+from hotfn.drivers.registry import DOCKER_HUB, RegistryAuth, registry_of
 from hotfn.errors import (
     ContainerInitFailed,
     HotfnError,
@@ -112,6 +115,33 @@ class DockerDriver:
     async def ping(self) -> None:
         with engine_errors("answer a ping"):
             await self._client().version()
+
+    async def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
+        engine_auth = None
+        if auth is not None:
+            engine_auth = auth.engine_auth()
+            if registry_of(image) == DOCKER_HUB and not image.startswith(DOCKER_HUB + "/"):
+                image = f"{DOCKER_HUB}/{image}"  # aiodocker sends auth only with a host
+        with pull_errors(image):
+            # An async generator at run time (typed as an iterator): closing it
+            # releases the engine connection if the pull is cancelled.
+            progress = cast(
+                AsyncGenerator[dict[str, Any], None],
+                self._client().images.pull(image, auth=engine_auth, stream=True),
+            )
+            async with contextlib.aclosing(progress) as events:
+                async for _ in events:  # the engine reports errors inside the stream
+                    pass
+
+    async def remove_image(self, image: str) -> bool:
+        with engine_errors(f"remove image {image}"):
+            try:
+                await self._client().images.delete(image)
+            except DockerError as exc:
+                if exc.status in (404, 409):  # gone already, or a container uses it
+                    return False
+                raise
+        return True
 
     async def inspect_image(self, image: str) -> ImageInfo:
         with engine_errors(f"inspect image {image}", image=image):

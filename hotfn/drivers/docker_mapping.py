@@ -18,7 +18,7 @@ from aiodocker.exceptions import DockerError
 
 from hotfn.drivers.base import IOFS_MOUNT, LABEL_KIND, LABEL_MANAGED, ContainerSpec, ExitStatus
 from hotfn.drivers.docker_attach import EngineRefused
-from hotfn.errors import EngineUnavailable, HotfnError, ImageNotFound, NotFound
+from hotfn.errors import EngineUnavailable, HotfnError, ImageNotFound, ImagePullFailed, NotFound
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 _CONNECTION_ERROR = 900  # aiodocker's status for "cannot connect"
@@ -56,6 +56,40 @@ def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
         raise _convert(exc.engine_status, exc.message, what, image) from exc
     except TimeoutError as exc:  # before OSError, its base class
         raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
+
+
+# The registry's words, as the engine passes them on, to a metrics label.
+_PULL_REASONS = (
+    ("unauthorized", ("unauthorized", "authentication required", "denied", "no basic auth")),
+    ("not_found", ("manifest unknown", "not found", "name unknown", "no such")),
+    ("unreachable", ("connection refused", "no such host", "dial tcp", "i/o timeout", "eof")),
+)
+
+
+def pull_reason(message: str) -> str:
+    """A short label for why a pull failed, from the registry's message."""
+    lower = message.lower()
+    for reason, words in _PULL_REASONS:
+        if any(w in lower for w in words):
+            return reason
+    return "other"
+
+
+@contextlib.contextmanager
+def pull_errors(image: str) -> Iterator[None]:
+    """Turn a failed pull into :class:`ImagePullFailed` carrying the registry's reason;
+    an engine that cannot be reached stays :class:`EngineUnavailable`."""
+    try:
+        yield
+    except DockerError as exc:
+        if exc.status == _CONNECTION_ERROR:
+            raise EngineUnavailable(f"the Docker Engine is not reachable: {exc.message}") from exc
+        message = str(exc.message).strip()
+        raise ImagePullFailed(
+            f"pulling image {image} failed: {message}", reason=pull_reason(message)
+        ) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
 

@@ -50,7 +50,8 @@ from hotfn.drivers.base import (
     ImageInfo,
     LogLine,
 )
-from hotfn.errors import EngineUnavailable, ImageNotFound, NotFound
+from hotfn.drivers.registry import RegistryAuth
+from hotfn.errors import EngineUnavailable, ImageNotFound, ImagePullFailed, NotFound
 
 InitMode = Literal["ok", "exit", "hang", "bad-symlink", "oom"]
 
@@ -121,6 +122,11 @@ class FakeDriver:
         self.cold_specs: list[ContainerSpec] = []
         self.exports = 0  # export_dir calls
         self.updates: list[tuple[str, int]] = []  # update_memory calls
+        # A registry: images that pull() copies into ``images``.
+        self.registry: dict[str, FakeImage] = {}
+        self.pulls: list[tuple[str, RegistryAuth | None]] = []
+        self.pull_error: ImagePullFailed | None = None  # every pull raises this
+        self.pull_gate: asyncio.Event | None = None  # set: pulls proceed
         self._seq = 0
 
     def _check(self) -> None:
@@ -164,6 +170,27 @@ class FakeDriver:
             env=img.env,
             layers=img.layers,
         )
+
+    async def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
+        self._check()
+        self.pulls.append((image, auth))
+        if self.pull_gate is not None:
+            await self.pull_gate.wait()
+        if self.pull_error is not None:
+            raise self.pull_error
+        found = self.registry.get(image)
+        if found is None:
+            raise ImagePullFailed(
+                f"pulling image {image} failed: manifest unknown", reason="not_found"
+            )
+        self.images[image] = found
+
+    async def remove_image(self, image: str) -> bool:
+        self._check()
+        if image not in self.images or any(c.spec.image == image for c in self.running()):
+            return False
+        del self.images[image]
+        return True
 
     async def image_history(self, image: str) -> list[HistoryEntry]:
         self._check()
