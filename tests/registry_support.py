@@ -105,7 +105,8 @@ def local_registry(user: str | None = None, password: str | None = None) -> Iter
         config = [
             "version: 0.1",
             "log: {level: warn}",
-            f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}",
+            f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, "
+            "delete: {enabled: true}}",
             f"http: {{addr: {host}}}",
         ]
         if user:

@@ -175,6 +175,12 @@ def registry_option() -> str | None:
     return os.environ.get("HOTFN_REGISTRY") or os.environ.get("FN_REGISTRY") or None
 
 
+def registry_for(ff: FuncFile, flag: str | None) -> str | None:
+    """Where ``ff``'s image goes: ``--registry``, else func.yaml's ``registry``,
+    else ``HOTFN_REGISTRY`` / ``FN_REGISTRY``."""
+    return flag or ff.registry or registry_option()
+
+
 DirArg = Annotated[
     Path | None,
     typer.Argument(help="The function's directory (default: the current one).", show_default=False),
@@ -207,7 +213,7 @@ def build(
     ff = funcfile.load(directory or Path.cwd())
     if not ff.version:
         funcfile.write_version(ff, funcfile.INITIAL_VERSION)
-    image = ff.image(registry or registry_option())
+    image = ff.image(registry_for(ff, registry))
     build_function(ff, image, build_args=build_arg, no_cache=no_cache)
     note(f"Built image {image}")
     typer.echo(image)

@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from hotfn.cli import build, engine, funcfile
 from hotfn.cli.client import Api, Obj
-from hotfn.cli.common import CliError, note, out, usage_error
+from hotfn.cli.common import SETTINGS, CliError, note, out, usage_error
 from hotfn.cli.funcfile import FuncFile
 
 SKIP_DIRS = {"node_modules", "__pycache__", ".git", ".venv", "venv"}
@@ -105,14 +105,17 @@ def deploy_one(
         version = ff.version or funcfile.INITIAL_VERSION
     else:
         version = funcfile.next_patch(ff.version)
-    image = ff.image(registry, version)
+    image = ff.image(build.registry_for(ff, registry), version)
     note(f"Deploying {ff.name} to app {app['name']} (image {image})")
     build.build_function(ff, image, build_args=build_args, no_cache=no_cache)
     if version != ff.version:
         funcfile.write_version(ff, version)
         note(f"Bumped to version {version}")
     if not local:
-        engine.push(image)
+        # The digest, not the tag: a redeploy under the same tag is a new reference,
+        # so new calls get new containers and calls in flight finish on the old ones.
+        image = engine.push(image, verbose=SETTINGS.verbose)
+        note(f"Pushed {image}")
     body = _fn_body(ff, image)
     if existing is None:
         fn: Obj = api.call("POST", "/v2/fns", json={"name": ff.name, "app_id": app["id"], **body})
@@ -180,12 +183,14 @@ def deploy(
     if not dirs:
         raise usage_error(f"no func.yaml under {base}")
     functions = [funcfile.load(d) for d in dirs]  # every file valid before any build
-    registry = registry or build.registry_option()
-    if not local and not registry:
-        raise usage_error(
-            "no registry to push to: pass --local to run the image from this engine, "
-            "or --registry OWNER (or set FN_REGISTRY)"
-        )
+    if not local:
+        for ff in functions:
+            if not build.registry_for(ff, registry):
+                raise usage_error(
+                    f"{ff.name}: no registry to push to: pass --local to run the image "
+                    "from this engine, or --registry HOST/OWNER (or `registry:` in "
+                    "func.yaml, or HOTFN_REGISTRY)"
+                )
     with Api() as api:
         found = _check_app(api, str(app_name), create_app)
         engine.check_engine()

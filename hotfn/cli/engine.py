@@ -10,6 +10,7 @@ where BuildKit would first ask a registry about them and fail without one.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections import deque
@@ -62,6 +63,35 @@ def remove_image(image: str) -> None:
     run_docker("rmi", image)
 
 
+def _watch(args: list[str], title: str, *, verbose: bool, progress: str) -> tuple[int, deque[str]]:
+    """Run a long docker command with a spinner; its exit code and last lines.
+
+    Lines starting with ``progress`` update the spinner (all lines with ``verbose``).
+    """
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    console = err()
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+        stdin=subprocess.DEVNULL, errors="replace",
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        with console.status(title, spinner="dots") as status:
+            for raw in proc.stdout:
+                line = raw.rstrip()
+                if not line:
+                    continue
+                tail.append(line)
+                if verbose:
+                    console.print(line, markup=False, highlight=False)
+                elif line.startswith(progress) or not progress:
+                    status.update(f"{title}: {line[:100]}")
+        code = proc.wait()
+    if code != 0 and not verbose:
+        for line in tail:
+            console.print(f"  {line}", markup=False, style="dim")
+    return code, tail
+
+
 def build(
     image: str,
     context: Path,
@@ -80,39 +110,31 @@ def build(
     if no_cache:
         args.append("--no-cache")
     args.append(str(context))
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    console = err()
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-        stdin=subprocess.DEVNULL, errors="replace",
-    ) as proc:  # fmt: skip
-        assert proc.stdout is not None
-        with console.status(f"Building {image}", spinner="dots") as status:
-            for raw in proc.stdout:
-                line = raw.rstrip()
-                if not line:
-                    continue
-                tail.append(line)
-                if verbose:
-                    console.print(line, markup=False, highlight=False)
-                elif line.startswith("Step "):
-                    status.update(f"Building {image}: {line[:100]}")
-        code = proc.wait()
+    code, tail = _watch(args, f"Building {image}", verbose=verbose, progress="Step ")
     if code != 0:
-        if not verbose:
-            for line in tail:
-                console.print(f"  {line}", markup=False, style="dim")
         raise CliError(f"building {image} failed: {_builder_message(tail)}")
 
 
-def push(image: str) -> None:
+_DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+def push(image: str, *, verbose: bool = False) -> str:
+    """``docker push`` with progress; the pushed reference pinned to its digest
+    (``name:tag@sha256:…``), so a later push under the same tag cannot change what
+    this reference runs."""
     note(f"Pushing {image} ...")
-    proc = run_docker("push", image, timeout=1800)
-    if proc.returncode != 0:
+    args = [docker_cli(), "push", image]
+    code, tail = _watch(args, f"Pushing {image}", verbose=verbose, progress="")
+    if code != 0:
+        reason = _last_line("\n".join(tail)) or "docker push failed without output"
         raise CliError(
-            f"pushing {image} failed: {_last_line(proc.stderr) or _last_line(proc.stdout)}; "
-            "log in with `docker login`, or deploy with --local to use the local image"
+            f"pushing {image} failed: {reason}; log in with `docker login`, or deploy "
+            "with --local to use the local image"
         )
+    for line in reversed(tail):
+        if found := _DIGEST_RE.search(line):
+            return f"{image}@{found.group(1)}"
+    raise CliError(f"pushing {image}: docker push did not report the image's digest")
 
 
 def _builder_message(lines: deque[str]) -> str:

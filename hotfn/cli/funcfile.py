@@ -33,7 +33,10 @@ CONFIG_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 # Semantic version without build metadata: the version is a Docker tag, which has no '+'.
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?$")
 LIMITS = {"memory": (1, 8192, "MB"), "timeout": (1, 300, "s"), "idle_timeout": (1, 3600, "s")}
-STRING_FIELDS = ("runtime", "build_image", "run_image", "cmd", "entrypoint", "content_type", "type")
+STRING_FIELDS = (
+    "runtime", "build_image", "run_image", "cmd", "entrypoint", "content_type", "type",
+    "registry",  # hotfn's: where `hotfn deploy` pushes (HOST/OWNER), as --registry
+)  # fmt: skip
 # Fields of Fn's pre-2018 files that its CLI still reads without complaint.
 IGNORED_FIELDS = ("path", "cpus", "headers", "tests")
 
@@ -68,6 +71,7 @@ class FuncFile:
     entrypoint: str | None = None
     content_type: str | None = None
     type: str | None = None
+    registry: str | None = None
     format: str | None = None
     memory: int | None = None
     timeout: int | None = None
