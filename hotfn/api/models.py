@@ -43,6 +43,7 @@ from hotfn.api.names import (
     fn_name_problem,
     trigger_name_problem,
 )
+from hotfn.drivers.registry import AUTH_ANNOTATION, auth_name_problem
 from hotfn.errors import InvalidInput
 from hotfn.types import HTTP_ENDPOINT, INVOKE_ENDPOINT
 
@@ -137,6 +138,10 @@ def _without_server_annotations(value: Any) -> Any:
 
 def _annotation_values(value: dict[str, Any] | None) -> dict[str, Any] | None:
     for key, val in (value or {}).items():
+        # Checked here, not at the first pull: the name becomes a file name. ""
+        # removes the key on update.
+        if key == AUTH_ANNOTATION and val != "" and (problem := auth_name_problem(val)):
+            raise rule_error(problem)
         text = json.dumps(val, separators=(",", ":"), ensure_ascii=False)
         try:
             text.encode("utf-8")

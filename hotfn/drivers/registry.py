@@ -44,13 +44,21 @@ def registry_of(image: str) -> str:
     return DOCKER_HUB
 
 
+def auth_name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as a credential set's name (None: nothing)."""
+    if isinstance(name, str) and _AUTH_NAME.fullmatch(name):
+        return None
+    return (
+        f"annotation {AUTH_ANNOTATION} must name a credential set: 1 to 64 letters, "
+        f"digits, '_', '.' or '-', starting with a letter or digit (got {name!r})"
+    )
+
+
 def check_auth_name(name: str) -> str:
     """``name`` if it can name a credential file; ``InvalidInput`` otherwise."""
-    if not _AUTH_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"annotation {AUTH_ANNOTATION} must name a credential set: 1 to 64 letters, "
-            f"digits, '_', '.' or '-', starting with a letter or digit (got {name!r})"
-        )
+    problem = auth_name_problem(name)
+    if problem:
+        raise InvalidInput(problem)
     return name
 
 

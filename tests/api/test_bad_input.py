@@ -169,3 +169,25 @@ def test_nul_in_url_is_400(api: httpx.Client) -> None:
         r = api.get(url)
         assert r.status_code in (400, 404), (url, r.text)
         assert r.json()["message"]
+
+
+@pytest.mark.parametrize("value", ["../etc/passwd", "a/b", 5, None, "-x", "x" * 65])
+def test_registry_auth_annotation_must_name_a_file_safely(
+    api: httpx.Client, make_fn: Callable[..., Obj], value: object
+) -> None:
+    fn = make_fn()
+    r = api.put(f"/v2/fns/{fn['id']}", json={"annotations": {"hotfn.io/registry-auth": value}})
+    assert r.status_code == 400, r.text
+    assert ok(api.get(f"/v2/fns/{fn['id']}")) == fn
+    assert "hotfn.io/registry-auth must name a credential set" in r.json()["message"]
+
+
+def test_registry_auth_annotation_stores_only_the_name(
+    api: httpx.Client, make_app: Callable[..., Obj]
+) -> None:
+    app = make_app(annotations={"hotfn.io/registry-auth": "team-a"})
+    assert app["annotations"]["hotfn.io/registry-auth"] == "team-a"
+    cleared = ok(
+        api.put(f"/v2/apps/{app['id']}", json={"annotations": {"hotfn.io/registry-auth": ""}})
+    )
+    assert "hotfn.io/registry-auth" not in cleared["annotations"]
