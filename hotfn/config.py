@@ -22,6 +22,13 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def _env_path(name: str) -> Path | None:
     raw = os.environ.get(name)
     return Path(raw) if raw else None
@@ -105,12 +112,14 @@ class Settings:
     # failed pull is not retried, the Docker config.json with credentials (None: the
     # engine client's usual ~/.docker/config.json), the folder of named credential
     # sets (annotation hotfn.io/registry-auth; None: <data_dir>/registry-auth), and
-    # how long a pulled image may go unused before it is removed (0: never).
+    # how long a pulled image may go unused before it is removed (0: never), and the
+    # registries pulls may reach (fnmatch patterns of host[:port]; "*": any, "": none).
     pull_timeout: float = 300.0
     pull_retry_after: float = 10.0
     docker_config: Path | None = None
     registry_auth_dir: Path | None = None
     image_gc_after: float = 0.0
+    pull_from: tuple[str, ...] = ("*",)
 
     @property
     def database_url(self) -> str:
@@ -148,6 +157,7 @@ class Settings:
             docker_config=_env_path("HOTFN_DOCKER_CONFIG"),
             registry_auth_dir=_env_path("HOTFN_REGISTRY_AUTH_DIR"),
             image_gc_after=_env_float("HOTFN_IMAGE_GC_AFTER", 0.0),
+            pull_from=_env_list("HOTFN_PULL_FROM", ("*",)),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():

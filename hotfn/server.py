@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hotfn.agent.agent import Agent
+from hotfn.agent.images import puller_for
+from hotfn.agent.pulling import PullingDriver
 from hotfn.api.app import create_app
 from hotfn.config import Settings
 from hotfn.drivers.base import Driver
@@ -49,7 +51,10 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         await store.changes.start()
         cache = ConfigCache(store)
         calls = CallStore(db, settings)
-        drv = driver or _default_driver()
+        # Pull on demand: every start path of the agent gets a missing image pulled.
+        engine = driver or _default_driver()
+        drv = PullingDriver(engine, puller_for(engine, settings))
+        drv.attach(cache)  # credential names, prefetch of changed fns, image GC
         agent = Agent(drv, settings, calls)
         agent.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()

@@ -54,6 +54,9 @@ class ServerProcess:
             args += ["--db", self.db_url]
         env = {**os.environ, "HOTFN_DATA_DIR": str(self.data_dir), **self.env}
         env.setdefault("HOTFN_NETWORK", "none")
+        # Pulls stay on this machine: a test's missing image is never looked for on
+        # Docker Hub (tests that pull run their own registry on loopback).
+        env.setdefault("HOTFN_PULL_FROM", "127.0.0.1:*,localhost:*")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log, cwd=ROOT)

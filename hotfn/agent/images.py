@@ -10,6 +10,9 @@
 - **Failures fail fast.** A failed pull is remembered for ``retry_after`` seconds:
   calls in that window get the same error at once, naming the registry's reason,
   instead of each starting a pull of its own against a registry that said no.
+- **Only from allowed registries.** ``pull_from`` (``HOTFN_PULL_FROM``) lists the
+  registries pulls may reach, as fnmatch patterns of ``host[:port]``; an image from
+  any other stays missing, with the engine's own error.
 - **Space.** Images this server pulled and no container has used for
   ``gc_after`` seconds can be removed (:meth:`collect`); images built on this
   machine are never touched (nothing could bring them back).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +72,7 @@ class ImagePuller:
         timeout: float = 300.0,
         retry_after: float = 10.0,
         gc_after: float = 0.0,
+        pull_from: Iterable[str] = ("*",),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.driver = driver
@@ -75,11 +80,17 @@ class ImagePuller:
         self.timeout = timeout
         self.retry_after = retry_after
         self.gc_after = gc_after
+        self.pull_from = tuple(pull_from)
         self._clock = clock
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self._failed: dict[Key, _Failure] = {}
         self._pulled: dict[str, float] = {}  # image → last used (pulled by us)
         self._background: set[asyncio.Task[object]] = set()
+
+    def allows(self, image: str) -> bool:
+        """Whether ``image``'s registry is one pulls may reach (``pull_from``)."""
+        host = registry_of(image)
+        return any(fnmatch.fnmatchcase(host, pattern) for pattern in self.pull_from)
 
     async def pull(self, image: str, auth_name: str | None = None) -> float:
         """Pull ``image`` (or wait for the pull already under way); return the
@@ -123,6 +134,8 @@ class ImagePuller:
         task.add_done_callback(self._background.discard)
 
     async def _prefetch(self, image: str, auth_name: str | None) -> None:
+        if not self.allows(image):
+            return
         with contextlib.suppress(ImagePullFailed):
             await self.ensure(image, auth_name)
 
@@ -196,4 +209,5 @@ def puller_for(driver: Driver, settings: Settings) -> ImagePuller:
         timeout=settings.pull_timeout,
         retry_after=settings.pull_retry_after,
         gc_after=settings.image_gc_after,
+        pull_from=settings.pull_from,
     )
