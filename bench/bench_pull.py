@@ -4,7 +4,8 @@
 
 Needs the engine, the local images and Debian's docker-registry (scripts/test
 installs them all). Starts a registry on loopback, pushes a function image built
-FROM hotfn/python (the image's size and layer count are printed), then measures
+FROM hotfn/python with a layer of its own (random bytes, so no other image shares it;
+the image's size, its layers and what a pull fetches are printed), then measures
 side by side, alternating, in one run:
 
 1. the pull itself: ``DockerDriver.pull`` against ``docker pull`` of the same
@@ -40,12 +41,14 @@ from tests.registry_support import local_registry  # noqa: E402
 from tests.server_support import ServerProcess  # noqa: E402
 
 FUNC = b"def handler(ctx, data):\n    return data\n"
+OWN_MB = 32  # the layer only this image has: what a node with the base must fetch
 
 
 def fn_image() -> str:
     return build_image(
         "hotfn-bench/pull-py:latest",
         "FROM hotfn/python:latest\nWORKDIR /function\nCOPY func.py /function/\n"
+        f"RUN head -c {OWN_MB}000000 /dev/urandom > /function/blob\n"
         'ENTRYPOINT ["fdk", "/function/func.py", "handler"]\n',
         {"func.py": FUNC},
     )
@@ -53,8 +56,13 @@ def fn_image() -> str:
 
 def describe(ref: str) -> str:
     info = json.loads(docker("image", "inspect", ref))[0]
-    layers = len(info["RootFS"]["Layers"])
-    return f"{info['Size'] / 1e6:.0f} MB, {layers} layers"
+    layers = info["RootFS"]["Layers"]
+    base = json.loads(docker("image", "inspect", "hotfn/python:latest"))[0]["RootFS"]["Layers"]
+    own = len([layer for layer in layers if layer not in base])
+    return (
+        f"{info['Size'] / 1e6:.0f} MB, {len(layers)} layers; a pull fetches {own} of them "
+        f"(~{OWN_MB} MB), the rest are hotfn/python's"
+    )
 
 
 def median_ms(values: list[float]) -> float:
@@ -100,6 +108,9 @@ def main() -> None:
     with local_registry() as reg, tempfile.TemporaryDirectory() as tmp:
         ref = reg.push(local, "bench/pull-py:1")
         print(f"image {ref}: {describe(ref)}")
+        # Only the registry's name may hold the image, so removing it drops its own
+        # layers and every pull below fetches them.
+        docker("rmi", local)
         pulls: dict[str, list[float]] = {"driver": [], "docker pull": []}
         for _ in range(args.runs):
             for name in pulls:
