@@ -176,3 +176,20 @@ def test_wrong_credentials_fail_clearly_and_no_secret_shows(
     for secret in (PASSWORD, "not-the-password"):
         assert secret not in seen
         assert base64.b64encode(f"{USER}:{secret}".encode()).decode() not in seen
+
+
+def test_unused_pulled_images_are_removed_when_asked(
+    make_server: Callable[..., ServerProcess], registry: LocalRegistry, image: str
+) -> None:
+    ref = registry.push(image, fresh("gc"))
+    registry.forget(ref)
+    server = make_server(None, HOTFN_IMAGE_GC_AFTER="2")
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        fn = make_fn(client, ref)
+        assert client.post(f"/invoke/{fn['id']}", content=b"x").status_code == 200
+        assert has_image(ref)
+        assert client.delete(f"/v2/fns/{fn['id']}").status_code == 204
+        wait_until(lambda: not has_image(ref), within_s=60, what="the unused image removed")
+        # An image built on this machine is never removed: nothing could bring it back.
+        assert has_image(image)
+    server.stop()
