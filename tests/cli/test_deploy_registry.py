@@ -130,3 +130,19 @@ def test_deploy_without_any_registry_says_what_to_pass(
     failed = user("deploy", "--app", f"{PREFIX}-app4", "--create-app", cwd=tmp_path / name)
     assert failed.code == 2
     assert "--local" in failed.err and "--registry" in failed.err and "func.yaml" in failed.err
+
+
+def test_deploy_all_pushes_each_function(
+    user: Callable[..., Result], server: ServerProcess, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    app = f"{PREFIX}-all"
+    names = [f"{PREFIX}-one", f"{PREFIX}-two"]
+    for name in names:
+        ok(user("init", "--runtime", "python", name))
+    target = f"{registry.host}/allteam"
+    ok(user("deploy", "--app", app, "--create-app", "--all", "--registry", target))
+    for name in names:
+        assert fn_image(server, app, name).startswith(f"{target}/{name}:0.0.1@sha256:")
+        assert registry.has(f"allteam/{name}:0.0.1")
+        said = ok(user("invoke", app, name, stdin='{"name": "Bo"}'))
+        assert json.loads(said.out) == {"message": "Hello Bo"}
