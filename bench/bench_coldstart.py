@@ -113,7 +113,7 @@ async def main(runs: int) -> None:
                 results["plain"].append(ms)
                 paths["plain"].add(path)
                 # Wait for the generic pool to be full again (it refills in the background).
-                await wait_for(lambda: pools.counts().get("python", 0) >= 2)
+                await wait_for(lambda: len(pools.idle.get("python", [])) >= 2)
                 ms, path = await first_call(agent, target(image, {}))
                 results["specialized"].append(ms)
                 paths["specialized"].add(path)

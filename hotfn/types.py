@@ -112,9 +112,6 @@ class Target:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-CallStatus = Literal["queued", "running", "success", "error", "timeout", "cancelled"]
-
-
 @dataclass
 class CallRecord:
     """One call as kept in the store (``GET /v2/fns/{fn_id}/calls/{call_id}``)."""

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotfn.agent.budget import MemoryBudget, machine_memory_mb
 from hotfn.agent.calls import CallLog, deadline_after, utcnow
-from hotfn.agent.capacity import MemoryBudget, machine_memory_mb
 from hotfn.agent.cold import ColdRunner
 from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, iofs_base, log
@@ -68,8 +68,7 @@ class Agent:
         self.driver = driver
         self.calls = calls
         self.budget = MemoryBudget(settings.memory_budget_mb or machine_memory_mb() * 8 // 10)
-        self.budget.evictor = self._evict
-        self.ctx = AgentContext(driver, settings, self.budget, iofs_base(settings))
+        self.ctx = AgentContext(driver, settings, self.budget, iofs_base(settings), self._reserve)
         self.ctx.keepalive = keepalive or AdaptiveKeepAlive(default_mode=settings.keepalive_policy)
         if settings.generic_pool_size > 0:
             self.ctx.generic = GenericPools(self.ctx)
@@ -426,6 +425,18 @@ class Agent:
         if not pool.empty:
             self._draining.add(pool)
 
+    def _reserve(self, mb: int, requester: object | None) -> bool:
+        """Reserve ``mb`` for ``requester`` (a pool, or None for a default-format
+        run), evicting idle containers of others first if it does not fit. The budget
+        is held meanwhile, so the memory freed here goes to ``requester`` only."""
+        budget = self.budget
+        shortfall = budget.shortfall(mb)
+        if shortfall == 0:
+            return budget.try_reserve(mb)
+        with budget.held():
+            self._evict(shortfall, requester)
+            return budget.try_reserve(mb)
+
     def _evict(self, needed_mb: int, requester: object | None) -> int:
         """Free memory: idle warm generic containers first, then other functions'
         idle containers, least recently used first."""
@@ -433,19 +444,19 @@ class Agent:
         if freed >= needed_mb:
             return freed
         candidates = [
-            c
+            (c, pool)
             for pool in [*self._pools.values(), *self._draining]
             if pool is not requester
             for c in pool.free
             if c.inflight == 0 and c.state == "idle"
         ]
-        candidates.sort(key=lambda c: c.last_used)
-        for c in candidates:
+        candidates.sort(key=lambda item: item[0].last_used)
+        for c, pool in candidates:
             if freed >= needed_mb:
                 break
             freed += c.memory_mb
             log.info("evicting idle container %s to free memory", c.name)
-            c.pool.retire(c)
+            pool.retire(c)
         return freed
 
     async def _tick_loop(self) -> None:

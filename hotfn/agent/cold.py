@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 
 from hotfn.agent.calls import CallLog, deadline_after
 from hotfn.agent.context import AgentContext, cpu_count, int_setting
+from hotfn.agent.handover import Waiters
 from hotfn.agent.httpstream import CallRequest, CallResult, canonical
 from hotfn.agent.metrics import FnMetrics
 from hotfn.drivers.base import ContainerSpec
@@ -30,7 +30,7 @@ class _Limiter:
         self.limit = limit
         self.max_queue = max_queue
         self.running = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.waiters: Waiters[None] = Waiters()
 
     async def acquire(self, wait_s: float) -> None:
         if self.running < self.limit and not self.waiters:
@@ -38,29 +38,16 @@ class _Limiter:
             return
         if len(self.waiters) >= self.max_queue:
             raise TooBusy(retry_after=1)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(fut)
+        fut = self.waiters.enqueue()
         try:
             async with asyncio.timeout(wait_s):
-                await fut
-        except BaseException as exc:
-            if fut.done() and not fut.cancelled():
-                self.release()
-            else:
-                fut.cancel()
-                if fut in self.waiters:
-                    self.waiters.remove(fut)
-            if isinstance(exc, TimeoutError):
-                raise TooBusy("no slot free for this function; retry later") from None
-            raise
+                await self.waiters.wait(fut, lambda _: self.release())
+        except TimeoutError:
+            raise TooBusy("no slot free for this function; retry later") from None
 
     def release(self) -> None:
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)  # the slot passes to the waiter
-                return
-        self.running -= 1
+        if not self.waiters.hand_over(None):  # the slot passes to the waiter
+            self.running -= 1
 
 
 def cold_env(ctx: AgentContext, target: Target, req: CallRequest) -> dict[str, str]:
@@ -111,7 +98,9 @@ class ColdRunner:
         limiter = self._limiter(target)
         await limiter.acquire(settings.max_queue_wait)
         try:
-            await self.ctx.budget.reserve(fn.memory, None, settings.max_queue_wait)
+            self.ctx.budget.check_fits(fn.memory)
+            if not self.ctx.reserve(fn.memory, None):
+                await self.ctx.budget.wait(fn.memory, settings.max_queue_wait)
             try:
                 queued = time.perf_counter() - t0
                 record.queued_ms = queued * 1000

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotfn.agent.capacity import MemoryBudget
+from hotfn.agent.budget import MemoryBudget
 from hotfn.agent.keepalive import FixedKeepAlive, KeepAlivePolicy
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_FN, LABEL_INSTANCE, LABEL_KIND, LABEL_MANAGED, Driver
@@ -42,6 +42,9 @@ class AgentContext:
     settings: Settings
     budget: MemoryBudget
     iofs_base: Path
+    # Reserve memory now for ``requester`` (a pool, or None), freeing idle containers
+    # of others if needed (the agent's eviction); False if it cannot be had now.
+    reserve: Callable[[int, object | None], bool]
     keepalive: KeepAlivePolicy = field(default_factory=FixedKeepAlive)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     generic: GenericPools | None = None  # warm generic runtime containers, if any

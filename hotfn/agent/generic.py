@@ -184,7 +184,7 @@ class GenericPools:
                 continue
             while len(self.idle[runtime]) + self.starting[runtime] < self.size:
                 mb = self.ctx.settings.generic_memory_mb
-                if not self.ctx.budget.try_reserve(mb, self, evict=False):
+                if not self.ctx.budget.try_reserve(mb):  # free memory only, never evicting
                     return
                 self.starting[runtime] += 1
                 g = GenericContainer(self, runtime, rt.info.id)
@@ -260,9 +260,6 @@ class GenericPools:
         for g in list(self.all):
             self._drop(g)
             await g.remove()
-
-    def counts(self) -> dict[str, int]:
-        return {runtime: len(idle) for runtime, idle in self.idle.items()}
 
 
 def specialise_env(plan: Plan, env: Mapping[str, str]) -> dict[str, str]:

@@ -180,10 +180,6 @@ class HybridPolicy:
     def histogram(self, fn_id: str) -> IdleHistogram | None:
         return self._hists.get(fn_id)
 
-    def forget(self, fn_id: str) -> None:
-        self._hists.pop(fn_id, None)
-        self._cache.pop(fn_id, None)
-
     def windows(self, fn_id: str, fixed_s: float) -> Windows:
         """The windows for ``fn_id`` now; ``fixed_s`` is its fixed ``idle_timeout``."""
         hist = self._hists.get(fn_id)

@@ -13,29 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from hotfn.fdk.http11 import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
 RawHeaders = list[tuple[bytes, bytes]]
 
-# Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the transport recomputes.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
-HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
+HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)  # for raw response headers
 _H_PREFIX = "Fn-Http-H-"
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _H_PREFIX_B = b"fn-http-h-"
 
 
@@ -87,7 +74,9 @@ def request_headers(req: CallRequest, deadline: str) -> Headers:
     out.append(("Fn-Deadline", deadline))
     if trigger:
         out.append(("Fn-Http-Method", req.method))
-        out.append(("Fn-Http-Request-Url", req.url))
+        # Percent-encoded: header values are Latin-1 on the wire, and a path may hold
+        # any Unicode (already-encoded escapes and URL syntax are kept as they are).
+        out.append(("Fn-Http-Request-Url", quote(req.url, safe=_URL_SAFE)))
         out.append(("Fn-Intent", "httprequest"))
     return out
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 
 from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
+from hotfn.agent.handover import Waiters
 from hotfn.agent.keepalive import PrewarmingPolicy
 from hotfn.agent.metrics import FnMetrics
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
@@ -65,7 +65,7 @@ class HotPool:
         self.containers: set[HotContainer] = set()  # starting, idle or busy
         self.free: list[HotContainer] = []  # running containers with a free slot
         self.starting = 0
-        self.waiters: deque[asyncio.Future[HotContainer]] = deque()
+        self.waiters: Waiters[HotContainer] = Waiters()
         self.draining = False
         self.avg_run_s: float | None = None
         self.avg_start_s: float | None = None
@@ -125,24 +125,13 @@ class HotPool:
                 retry_after=self._retry_after(),
             )
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[HotContainer] = loop.create_future()
-        self.waiters.append(fut)
+        fut = self.waiters.enqueue()
         # One timer per waiter (no wrapper task): it re-evaluates growth when the
         # wait has lasted as long as a start, and ends the wait at max_queue_wait.
         timer = loop.call_later(self._recheck_s(), self._waited, fut, loop.time())
         try:
             self._maybe_start()
-            return await fut
-        except BaseException:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self.release(fut.result())  # handed over just as we gave up
-            else:
-                fut.cancel()
-                try:
-                    self.waiters.remove(fut)
-                except ValueError:
-                    pass
-            raise
+            return await self.waiters.wait(fut, self.release)
         finally:
             timer.cancel()
 
@@ -194,15 +183,11 @@ class HotPool:
 
     def _hand_over(self, c: HotContainer) -> bool:
         """Give a slot of ``c`` to the first live waiter; False if nobody waits."""
-        waiters = self.waiters
-        while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                c.inflight += 1
-                c.state = "busy"
-                fut.set_result(c)
-                return True
-        return False
+        if self.waiters.first_size() is None:
+            return False
+        c.inflight += 1
+        c.state = "busy"
+        return self.waiters.hand_over(c)
 
     def record_run(self, seconds: float) -> None:
         avg = self.avg_run_s
@@ -221,7 +206,7 @@ class HotPool:
         total = len(self.containers)
         if total >= self.max_containers:
             return False
-        need = sum(1 for f in self.waiters if not f.done())
+        need = self.waiters.live()
         supply = self.starting * self.concurrency
         if need <= supply:
             return False
@@ -235,7 +220,7 @@ class HotPool:
 
     def _maybe_start(self, force: bool = False) -> None:
         while self._should_start(force):
-            if not self.ctx.budget.try_reserve(self.target.fn.memory, self):
+            if not self.ctx.reserve(self.target.fn.memory, self):
                 if not self._waiting_for_memory:
                     self._waiting_for_memory = True
                     self.ctx.budget.listen(self._memory_freed)
@@ -256,7 +241,7 @@ class HotPool:
         False if the pool is full or no memory can be freed for it."""
         if self.draining or len(self.containers) >= self.max_containers:
             return False
-        if not self.ctx.budget.try_reserve(self.target.fn.memory, self):
+        if not self.ctx.reserve(self.target.fn.memory, self):
             return False
         self._launch(start_path)
         return True
@@ -270,10 +255,6 @@ class HotPool:
     def _memory_freed(self) -> None:
         self.ctx.budget.unlisten(self._memory_freed)
         self._waiting_for_memory = False
-        self._maybe_start()
-
-    def poke(self) -> None:
-        """Re-evaluate growth (e.g. after a container died)."""
         self._maybe_start()
 
     async def _start(self, c: HotContainer) -> None:
@@ -313,10 +294,7 @@ class HotPool:
         # starting, nobody will, so they all get the error (fast, not a queue timeout).
         if self.containers:
             return
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_exception(exc)
+        self.waiters.fail_all(exc)
 
     # -- shrink -----------------------------------------------------------------
 
@@ -354,17 +332,6 @@ class HotPool:
         for c in list(self.free):
             if c.inflight == 0:
                 self.retire(c)
-
-    def evict_idle(self, needed_mb: int) -> int:
-        """Retire idle containers (oldest first) to free ``needed_mb``; return MB freed."""
-        freed = 0
-        for c in sorted(self.free, key=lambda c: c.last_used):
-            if freed >= needed_mb:
-                break
-            if c.inflight == 0 and c.state == "idle":
-                freed += c.memory_mb
-                self.retire(c)
-        return freed
 
     def housekeeping(self, now: float) -> None:
         """Retire containers the keep-alive policy no longer wants, keep the

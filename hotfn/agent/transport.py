@@ -18,6 +18,7 @@ import asyncio
 from pathlib import Path
 
 from hotfn.agent.httpstream import HOP_BY_HOP_B, CallResult, Headers, RawHeaders
+from hotfn.errors import InvalidInput
 
 MAX_HEAD = 64 * 1024  # a larger header block is an invalid response (as in Fn)
 _UNLIMITED = 1 << 62
@@ -256,7 +257,8 @@ class ContainerClient:
 
     async def call(self, headers: Headers, body: bytes, max_body: int = 0) -> CallResult:
         """``POST /call``; raises ``ConnectFailed`` or ``BrokenResponse`` (its subclass
-        ``ResponseTooLarge`` when the body passes ``max_body`` bytes; 0: no limit)."""
+        ``ResponseTooLarge`` when the body passes ``max_body`` bytes; 0: no limit), or
+        ``InvalidInput`` for headers that cannot be sent (nothing was)."""
         idle = self._idle
         conn = None
         while idle:
@@ -274,8 +276,10 @@ class ContainerClient:
         try:
             request = "".join(parts).encode("latin-1")
         except UnicodeEncodeError:
+            # The caller's fault, not the container's: nothing was sent, the
+            # connection stays usable and the container healthy.
             idle.append(conn)
-            raise BrokenResponse("a request header is not Latin-1 text") from None
+            raise InvalidInput("a request header is not Latin-1 text") from None
         ok = False
         try:
             result = await conn.exchange(request, body, max_body or _UNLIMITED)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from hotfn.fdk.http11 import Headers
+from hotfn.fdk.http11 import HOP_BY_HOP, Headers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,9 +22,7 @@ _RFC3339 = re.compile(
 )
 HTTP_PREFIX = "fn-http-h-"
 # Headers of the agent's own hop to the container, not of the client's request.
-_HOP = frozenset(
-    ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "expect", "te"]
-)
+_HOP = HOP_BY_HOP
 
 
 def parse_deadline(value: str | None) -> float | None:

@@ -26,6 +26,28 @@ READ_CHUNK = 1 << 18
 # larger ones are written separately so the body is never copied to prepend it.
 _COALESCE_LIMIT = 1 << 16
 
+# Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the
+# framing each hop recomputes (Host, Content-Length) and Expect (answered by the hop
+# itself). The one set for hotfn: the agent imports it from here, because this
+# module must stay standard-library-only and importable alone inside containers.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "expect",
+    }
+)
+
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hotfn.fdk.http11 import check_header
+from hotfn.fdk.http11 import HOP_BY_HOP, check_header
 
 if TYPE_CHECKING:
     # Only for the type checker: at run time these would subscript collections.abc
@@ -17,10 +17,8 @@ if TYPE_CHECKING:
     Payload = bytes | bytearray | memoryview
 
 # Framing headers describe the hop between the FDK and the agent; the FDK sets
-# them itself, so a function's own are dropped rather than forwarded.
-_HOP_HEADERS = frozenset(
-    ["content-length", "transfer-encoding", "connection", "keep-alive", "fn-http-status"]
-)
+# them itself (and Fn-Http-Status from ``status``), so a function's own are dropped.
+_HOP_HEADERS = HOP_BY_HOP | {"fn-http-status"}
 OCTET_STREAM = "application/octet-stream"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 JSON = "application/json"

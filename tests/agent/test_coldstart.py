@@ -70,7 +70,7 @@ async def generic_agent(make_agent: MakeAgent, size: int = 2, **kw: Any) -> Agen
     agent = await make_agent(images=IMAGES, generic_pool_size=size, **kw)
     assert agent.ctx.generic is not None
     pools = agent.ctx.generic
-    await until(lambda: pools.counts().get("python", 0) == size)
+    await until(lambda: len(pools.idle.get("python", [])) == size)
     return agent
 
 
@@ -135,7 +135,7 @@ async def test_first_call_specialises_a_generic_container(
     assert again.container_id == cid and again.start_path == "hot"
     pools = agent.ctx.generic
     assert pools is not None
-    await until(lambda: pools.counts()["python"] == 2)  # refilled in the background
+    await until(lambda: len(pools.idle["python"]) == 2)  # refilled in the background
     assert cid not in {g.id for g in pools.idle["python"]}
     assert drv.exports == 1  # code copied out of the image once
 
@@ -148,7 +148,7 @@ async def test_generic_container_never_given_to_a_second_fn(
     _, r1 = await call(agent, first)
     pools = agent.ctx.generic
     assert pools is not None
-    await until(lambda: pools.counts()["python"] == 1)
+    await until(lambda: len(pools.idle["python"]) == 1)
     _, r2 = await call(agent, second)
     assert r1.start_path == r2.start_path == "specialized"
     assert r1.container_id != r2.container_id
@@ -194,7 +194,7 @@ async def test_generic_pool_only_takes_free_memory(
     pools = agent.ctx.generic
     assert pools is not None
     await asyncio.sleep(0.2)
-    assert pools.counts()["python"] == 0 and agent.budget.used_mb == 200
+    assert len(pools.idle["python"]) == 0 and agent.budget.used_mb == 200
 
 
 # -- provisioned --------------------------------------------------------------------

@@ -47,7 +47,7 @@ async def generic_agent(make_docker_agent: MakeAgent, size: int = 1) -> Agent:
     agent = await make_docker_agent(generic_pool_size=size)
     pools = agent.ctx.generic
     assert pools is not None and "python" in pools.planner.runtimes
-    await until(lambda: pools.counts()["python"] == size)
+    await until(lambda: len(pools.idle["python"]) == size)
     return agent
 
 
@@ -82,7 +82,7 @@ async def test_generic_container_is_never_given_to_a_second_fn(
     _, r1 = await call(agent, first, "whoami")
     pools = agent.ctx.generic
     assert pools is not None
-    await until(lambda: pools.counts()["python"] == 1)  # refilled
+    await until(lambda: len(pools.idle["python"]) == 1)  # refilled
     _, r2 = await call(agent, second, "whoami")
     assert r1.start_path == r2.start_path == "specialized"
     assert r1.container_id != r2.container_id

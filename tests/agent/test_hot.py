@@ -21,6 +21,7 @@ from hotfn.errors import (
     StartTimeout,
 )
 from tests.agent.conftest import MakeTarget, fake, request
+from tests.waiting import until
 
 MakeAgent = Callable[..., Awaitable[Agent]]
 
@@ -78,6 +79,20 @@ async def test_request_headers_follow_the_contract(
     assert got["fn-http-request-url"] == "http://h/t/app/x?q=1"
     assert got["fn-intent"] == "httprequest"
     assert got.get("connection") != "close"
+
+
+async def test_trigger_url_outside_latin_1_is_sent_percent_encoded(
+    make_agent: MakeAgent, make_target: MakeTarget
+) -> None:
+    agent = await make_agent()
+    target = make_target()
+    url = "http://127.0.0.1/t/app/caf\u00e9/\u65e5?q=\u00fc%20x&y=1"
+    result = await agent.call(target, request("headers", trigger=True, url=url))
+    sent = json.loads(result.body)
+    assert sent["fn-http-request-url"] == "http://127.0.0.1/t/app/caf%C3%A9/%E6%97%A5?q=%C3%BC%20x&y=1"
+    # The container was healthy all along: it serves the next call too.
+    assert (await agent.call(target, request("again"))).body == b"again"
+    assert fake(agent).started == 1
 
 
 async def test_function_that_raises_is_502_and_container_kept(
@@ -149,7 +164,7 @@ async def test_container_dying_while_idle_is_replaced(
     await agent.call(target, request("one"))
     (c,) = fake(agent).running()
     c.die(1)
-    await asyncio.sleep(0.05)
+    await until(lambda: not agent.pools()[0].containers)
     assert (await agent.call(target, request("two"))).body == b"two"
     assert fake(agent).started == 2
 
@@ -196,8 +211,7 @@ async def test_start_timeout_is_504_with_a_hint(
     assert err.value.status == 504
     assert "HOTFN_HOT_START_TIMEOUT" in err.value.message
     assert "/tmp/iofs/lsnr.sock" in err.value.message
-    await asyncio.sleep(0.05)
-    assert not fake(agent).running()
+    await until(lambda: not fake(agent).running())
 
 
 async def test_missing_image_fails_fast(make_agent: MakeAgent, make_target: MakeTarget) -> None:
@@ -214,8 +228,7 @@ async def test_idle_container_removed_after_idle_timeout(
     target = make_target(idle_timeout=1)
     await agent.call(target, request())
     assert len(fake(agent).running()) == 1
-    await asyncio.sleep(1.3)
-    assert not fake(agent).running()
+    await until(lambda: not fake(agent).running(), within_s=3)
     await agent.call(target, request())
     assert fake(agent).started == 2
 
@@ -229,7 +242,7 @@ async def test_configuration_change_drains_old_pool(
     (old,) = fake(agent).running()
     changed = make_target(fn_id=target.fn.id, config={"V": "2"})
     await agent.call(changed, request())
-    await asyncio.sleep(0.05)
+    await until(lambda: old not in fake(agent).running())
     (new,) = fake(agent).running()
     assert new is not old and new.env["V"] == "2"
 
@@ -240,11 +253,10 @@ async def test_fn_changed_listener_drains_pool(
     agent = await make_agent()
     target = make_target()
     slow = asyncio.create_task(agent.call(target, request("sleep:0.3")))
-    await asyncio.sleep(0.1)
+    await until(lambda: any(c.calls for c in fake(agent).running()))
     agent.fn_changed(target.fn.id)
     assert (await slow).body == b"sleep:0.3"  # in-flight call completes
-    await asyncio.sleep(0.05)
-    assert not fake(agent).running()
+    await until(lambda: not fake(agent).running())
 
 
 async def test_shutdown_drains_in_flight_calls_then_removes_containers(
@@ -253,7 +265,7 @@ async def test_shutdown_drains_in_flight_calls_then_removes_containers(
     agent = await make_agent()
     target = make_target()
     slow = asyncio.create_task(agent.call(target, request("sleep:0.3")))
-    await asyncio.sleep(0.1)
+    await until(lambda: any(c.calls for c in fake(agent).running()))
     await agent.shutdown()
     assert (await slow).body == b"sleep:0.3"
     assert not fake(agent).running()
@@ -268,12 +280,12 @@ async def test_detached_call_runs_in_background(
     target = make_target()
     req = request("log:detached")
     agent.call_detached(target, req)
-    for _ in range(100):
-        await asyncio.sleep(0.02)
+
+    async def succeeded() -> bool:
         rec = await agent.calls.get(target.fn.id, req.call_id)
-        if rec.status == "success":
-            break
-    assert rec.status == "success" and rec.http_status == 200
+        return rec.status == "success" and rec.http_status == 200
+
+    await until(succeeded)
 
 
 async def test_start_leftovers_removed(make_agent: MakeAgent, make_target: MakeTarget) -> None:
@@ -287,11 +299,14 @@ async def test_start_leftovers_removed(make_agent: MakeAgent, make_target: MakeT
     await drv.remove(other)
 
 
-async def test_start_survives_engine_down(make_agent: MakeAgent) -> None:
+async def test_start_survives_engine_down(make_agent: MakeAgent, make_target: MakeTarget) -> None:
     from hotfn.drivers.fake import FakeDriver
 
     drv = FakeDriver()
     drv.down = True
     agent = await make_agent(driver=drv)
     drv.down = False
+    # It started anyway and serves calls once the engine is back.
+    assert (await agent.call(make_target(), request("back"))).body == b"back"
     await agent.shutdown()
+    assert not drv.running()

@@ -11,8 +11,14 @@ from hotfn.agent.agent import Agent
 from hotfn.drivers.fake import FakeImage
 from hotfn.errors import TooBusy
 from tests.agent.conftest import MakeTarget, fake, request
+from tests.waiting import until
 
 MakeAgent = Callable[..., Awaitable[Agent]]
+
+
+def busy(agent: Agent) -> int:
+    """Calls being served by a container right now (not waiting for one)."""
+    return sum(c.inflight for pool in agent.pools() for c in pool.containers if c.state == "busy")
 
 
 async def test_one_call_per_container_at_a_time(
@@ -39,9 +45,9 @@ async def test_full_queue_is_503_with_retry_after(
     agent = await make_agent(max_queue_per_fn=2)
     target = make_target(annotations={"hotfn.io/max-containers": 1})
     calls = [asyncio.create_task(agent.call(target, request("sleep:0.3")))]
-    await asyncio.sleep(0.05)  # running now
+    await until(lambda: busy(agent) == 1)  # running now
     calls += [asyncio.create_task(agent.call(target, request("sleep:0.1"))) for _ in range(2)]
-    await asyncio.sleep(0.01)  # queued
+    await until(lambda: len(agent.pools()[0].waiters) == 2)  # queued
     with pytest.raises(TooBusy) as err:
         await agent.call(target, request())
     assert err.value.status == 503 and int(err.value.headers()["Retry-After"]) >= 1
@@ -52,7 +58,7 @@ async def test_queue_wait_is_bounded(make_agent: MakeAgent, make_target: MakeTar
     agent = await make_agent(max_queue_wait=0.2)
     target = make_target(annotations={"hotfn.io/max-containers": 1})
     slow = asyncio.create_task(agent.call(target, request("sleep:0.6")))
-    await asyncio.sleep(0.05)
+    await until(lambda: busy(agent) == 1)
     with pytest.raises(TooBusy):
         await agent.call(target, request())
     await slow
@@ -89,7 +95,7 @@ async def test_waiter_reconsiders_when_a_call_is_unexpectedly_slow(
     for _ in range(5):
         await agent.call(target, request())  # the pool learns: calls are fast
     stuck = asyncio.create_task(agent.call(target, request("sleep:2")))
-    await asyncio.sleep(0.05)
+    await until(lambda: busy(agent) == 1)
     result = await asyncio.wait_for(agent.call(target, request("quick")), 1.0)
     assert result.body == b"quick"
     await stuck
@@ -119,7 +125,7 @@ async def test_memory_budget_evicts_other_functions_idle_containers(
     await agent.call(c, request())
     assert agent.budget.used_mb == 256
     # a was least recently used: it went.
-    await asyncio.sleep(0.05)
+    await until(lambda: len(fake(agent).running()) == 2)
     running = {cont.spec.labels["io.hotfn.fn"] for cont in fake(agent).running()}
     assert running == {b.fn.id, c.fn.id}
 
@@ -130,7 +136,7 @@ async def test_memory_budget_full_of_busy_containers_queues(
     agent = await make_agent(memory_budget_mb=128)
     a, b = make_target(memory=128), make_target(memory=128)
     slow = asyncio.create_task(agent.call(a, request("sleep:0.3")))
-    await asyncio.sleep(0.05)
+    await until(lambda: busy(agent) == 1)
     # b waits until a's container is idle, evicts it, then runs.
     result = await asyncio.wait_for(agent.call(b, request("b")), 3)
     assert result.body == b"b"
@@ -144,3 +150,25 @@ async def test_fn_larger_than_budget_is_refused(
     with pytest.raises(TooBusy) as err:
         await agent.call(make_target(memory=128), request())
     assert "memory budget" in err.value.message
+
+
+async def test_memory_freed_for_one_pool_is_not_taken_by_another(
+    make_agent: MakeAgent, make_target: MakeTarget
+) -> None:
+    agent = await make_agent(memory_budget_mb=256, max_queue_wait=5)
+    busy_fn, idle_fn = make_target(memory=128), make_target(memory=128)
+    waiting_fn, newcomer = make_target(memory=128), make_target(memory=128)
+    long_call = asyncio.create_task(agent.call(busy_fn, request("sleep:3")))
+    idle_call = asyncio.create_task(agent.call(idle_fn, request("sleep:0.2")))
+    await until(lambda: busy(agent) == 2)
+    # Nothing idle to evict: this call queues and listens for freed memory.
+    waiting = asyncio.create_task(agent.call(waiting_fn, request("w")))
+    await until(lambda: any(p.target is waiting_fn and p.waiters for p in agent.pools()))
+    await idle_call  # idle_fn's container is idle now (its memory still reserved)
+    # The newcomer evicts it; the memory freed is the newcomer's, not the listener's.
+    result = await agent.call(newcomer, request("mine"))
+    assert result.body == b"mine"
+    assert not waiting.done()
+    long_call.cancel()
+    waiting.cancel()
+    await asyncio.gather(long_call, waiting, return_exceptions=True)
