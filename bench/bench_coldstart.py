@@ -103,7 +103,7 @@ async def main(runs: int) -> None:
         driver = DockerDriver()
         agent = Agent(driver, settings, store)
         await agent.start()
-        pools = agent.ctx.generic
+        pools = agent.generic
         assert pools is not None
         results: dict[str, list[float]] = {"plain": [], "specialized": [], "provisioned": []}
         paths: dict[str, set[str]] = {k: set() for k in results}

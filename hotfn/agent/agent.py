@@ -17,28 +17,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotfn.agent.budget import MemoryBudget, machine_memory_mb
-from hotfn.agent.calls import CallLog, deadline_after, utcnow
+from hotfn.agent.calls import CallLog, utcnow
 from hotfn.agent.cold import ColdRunner
-from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, iofs_base, log
 from hotfn.agent.generic import GenericPools
-from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
+from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
-from hotfn.agent.transport import BrokenResponse, ConnectFailed, ResponseTooLarge
+from hotfn.agent.starts import ImageStart, SpecialiseStart, StartStrategy
+from hotfn.agent.transport import ConnectFailed
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_INSTANCE, LABEL_MANAGED, Driver
 from hotfn.errors import (
-    CallError,
-    FunctionFailed,
     FunctionTimeout,
     HotfnError,
     InvalidFunctionResponse,
-    OutOfMemory,
     ShuttingDown,
 )
-from hotfn.errors import ResponseTooLarge as ResponseTooLargeError
 from hotfn.store.calls import CallStore
 from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
 
@@ -68,10 +64,20 @@ class Agent:
         self.driver = driver
         self.calls = calls
         self.budget = MemoryBudget(settings.memory_budget_mb or machine_memory_mb() * 8 // 10)
-        self.ctx = AgentContext(driver, settings, self.budget, iofs_base(settings), self._reserve)
-        self.ctx.keepalive = keepalive or AdaptiveKeepAlive(default_mode=settings.keepalive_policy)
-        if settings.generic_pool_size > 0:
-            self.ctx.generic = GenericPools(self.ctx)
+        self.ctx = AgentContext(
+            driver,
+            settings,
+            self.budget,
+            iofs_base(settings),
+            self._reserve,
+            keepalive or AdaptiveKeepAlive(default_mode=settings.keepalive_policy),
+        )
+        # Warm generic runtime containers, if configured: the first way to start.
+        self.generic = GenericPools(self.ctx) if settings.generic_pool_size > 0 else None
+        image = ImageStart(self.ctx)
+        self._starts: tuple[StartStrategy, ...] = (
+            (SpecialiseStart(self.ctx, self.generic), image) if self.generic else (image,)
+        )
         # Loads a fn's target by id (the API server's ConfigCache.target): lets the
         # agent provision a fn's containers when it is created or changed.
         self.targets: Callable[[str], Awaitable[Target]] | None = None
@@ -86,7 +92,7 @@ class Agent:
         self._tick_s = tick_s
         self._ticker: asyncio.Task[None] | None = None
         self._detached: set[asyncio.Task[Any]] = set()
-        COLLECTOR.agents.add(self)
+        COLLECTOR.add(self)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -103,8 +109,8 @@ class Agent:
                 log.info("removed %d leftover containers of instance %s", removed, self._iname)
         except HotfnError as exc:
             log.warning("could not clean up leftover containers: %s", exc.message)
-        if self.ctx.generic is not None:
-            await self.ctx.generic.start()
+        if self.generic is not None:
+            await self.generic.start()
         self._accepting = True
         self._ticker = asyncio.create_task(self._tick_loop())
 
@@ -127,8 +133,8 @@ class Agent:
                 pool.retire(c)
         self._pools.clear()
         self._draining.clear()
-        if self.ctx.generic is not None:
-            await self.ctx.generic.shutdown()
+        if self.generic is not None:
+            await self.generic.shutdown()
         # Container removals (and anything else) in flight finish before we sweep.
         while self.ctx.tasks:
             await asyncio.gather(*list(self.ctx.tasks), return_exceptions=True)
@@ -137,7 +143,7 @@ class Agent:
         except HotfnError as exc:
             log.warning("could not remove containers at shutdown: %s", exc.message)
         await asyncio.to_thread(_reset_dir, self.ctx.iofs_base, False)
-        COLLECTOR.agents.discard(self)
+        COLLECTOR.discard(self)
 
     @property
     def _iname(self) -> str:
@@ -171,7 +177,7 @@ class Agent:
             if fn.format == "default":
                 result = await self.cold.run(target, req, record, call_log, metrics)
             else:
-                result = await self._call_hot(target, req, record, call_log, metrics)
+                result = await self._call_hot(target, req, record, call_log)
             status = 200
             record.status = "success"
             return result
@@ -222,137 +228,29 @@ class Agent:
             # The configuration changed: the old pool finishes its queue and goes.
             self._retire_pool(pool)
         metrics = self._metrics.get(target.fn.id) or FnMetrics(target.fn.id)
-        pool = self._pools[target.fn.id] = HotPool(target, self.ctx, metrics)
+        pool = self._pools[target.fn.id] = HotPool(target, self.ctx, self._starts, metrics)
         return pool
 
     async def _call_hot(
-        self,
-        target: Target,
-        req: CallRequest,
-        record: CallRecord,
-        call_log: CallLog,
-        metrics: FnMetrics,
+        self, target: Target, req: CallRequest, record: CallRecord, call_log: CallLog
     ) -> CallResult:
+        """The agent dispatches, the pool schedules, the container exchanges."""
         pool = self._pool(target)
         pool.arrive()
         try:
-            return await self._call_pool(pool, target, req, record, call_log, metrics)
+            for attempt in range(_CONNECT_RETRIES + 1):
+                async with pool.lease(record, first=attempt == 0) as container:
+                    try:
+                        return await container.call(req, call_log)
+                    except ConnectFailed:
+                        # Nothing was sent: it died while idle; try another one.
+                        if attempt == _CONNECT_RETRIES:
+                            raise InvalidFunctionResponse(
+                                "could not connect to the function's container"
+                            ) from None
+            raise AssertionError("unreachable")
         finally:
             pool.depart()
-
-    async def _call_pool(
-        self,
-        pool: HotPool,
-        target: Target,
-        req: CallRequest,
-        record: CallRecord,
-        call_log: CallLog,
-        metrics: FnMetrics,
-    ) -> CallResult:
-        t0 = time.perf_counter()
-        for attempt in range(_CONNECT_RETRIES + 1):
-            c = pool.try_acquire() or await pool.acquire()
-            t1 = time.perf_counter()
-            if attempt == 0:
-                record.queued_ms = (t1 - t0) * 1000
-                metrics.queue.observe(t1 - t0)
-            if c.calls == 0 and c.inflight == 1:
-                # cold / specialized: the call waited for this start; provisioned /
-                # prewarmed: started ahead of it (start_ms says what that took).
-                record.start_ms = c.start_ms
-                record.start_path = c.start_path
-            else:
-                record.start_path = "hot"
-            record.container_id = c.id
-            record.started_at = utcnow()
-            try:
-                return await self._send(pool, c, target, req, call_log, metrics, record, t1)
-            except ConnectFailed:
-                # Nothing was sent: the container died while idle; try another one.
-                if attempt == _CONNECT_RETRIES:
-                    raise InvalidFunctionResponse(
-                        "could not connect to the function's container"
-                    ) from None
-        raise AssertionError("unreachable")
-
-    async def _send(
-        self,
-        pool: HotPool,
-        c: HotContainer,
-        target: Target,
-        req: CallRequest,
-        call_log: CallLog,
-        metrics: FnMetrics,
-        record: CallRecord,
-        t1: float,
-    ) -> CallResult:
-        timeout = target.fn.timeout
-        client = c.client
-        assert client is not None
-        keep = True  # decided before release, so a bad container is never handed on
-        c.begin(call_log)
-        try:
-            try:
-                # The deadline counts from container assignment (Fn's rule).
-                async with asyncio.timeout(timeout):
-                    headers = request_headers(req, deadline_after(timeout))
-                    result = await client.call(headers, req.body, req.max_response)
-            except TimeoutError:
-                keep = False  # it may be stuck; a fresh one serves the next call
-                raise FunctionTimeout() from None
-            except ResponseTooLarge as exc:
-                keep = False  # it is still writing into a connection we closed
-                raise ResponseTooLargeError.over(exc.limit) from None
-            except BrokenResponse as exc:
-                keep = False
-                raise await self._broken(c, target, exc) from None
-            except (ConnectFailed, asyncio.CancelledError):
-                # ConnectFailed: nothing was sent, the caller retries elsewhere.
-                # Cancelled: the client went away mid-call; the connection is in an
-                # unknown state and Fn's contract has no cancel, so replace it.
-                keep = False
-                raise
-            status = result.status
-            # 504 from the FDK: the handler overran and may still be running inside
-            # (Python cannot stop a thread): replace the container, as on our timeout.
-            if status not in (200, 502):
-                keep = False
-        finally:
-            c.end(call_log)
-            run = time.perf_counter() - t1
-            record.run_ms = run * 1000
-            metrics.run.observe(run)
-            pool.record_run(run)
-            if not keep:
-                pool.retire(c)
-            pool.release(c)
-        if status == 200:
-            return result
-        if status == 502:
-            _log_error_body(call_log, result)
-            raise FunctionFailed()
-        if status == 504:
-            raise FunctionTimeout()
-        raise InvalidFunctionResponse(
-            f"error receiving function response: the container answered status {status}"
-        )
-
-    async def _broken(self, c: HotContainer, target: Target, exc: BrokenResponse) -> CallError:
-        """Why a call's connection broke: OOM, a crash, or garbage."""
-        status = await c.exit_status(2.0)
-        if status is not None and status.oom_killed:
-            return OutOfMemory(
-                f"function ran out of memory (limit {target.fn.memory} MB); "
-                "the container was killed by the OOM killer"
-            )
-        if status is not None and not status.running:
-            # 137 without OOM: SIGKILL from outside (docker kill, the engine stopping).
-            how = " (killed by SIGKILL)" if status.exit_code == 137 else ""
-            return InvalidFunctionResponse(
-                f"error receiving function response: the container exited with code "
-                f"{status.exit_code}{how} during the call"
-            )
-        return InvalidFunctionResponse(f"error receiving function response: {exc}")
 
     # -- configuration changes, eviction, housekeeping -------------------------
 
@@ -388,7 +286,7 @@ class Agent:
         first call). Called when a fn is created or changed, and at start."""
         if target.fn.format != "http-stream" or not self._accepting:
             return None
-        generic = self.ctx.generic
+        generic = self.generic
         if generic is not None:
             await generic.planner.plan(target)
         pool = self._pool(target)
@@ -440,7 +338,7 @@ class Agent:
     def _evict(self, needed_mb: int, requester: object | None) -> int:
         """Free memory: idle warm generic containers first, then other functions'
         idle containers, least recently used first."""
-        freed = self.ctx.generic.evict(needed_mb) if self.ctx.generic is not None else 0
+        freed = self.generic.evict(needed_mb) if self.generic is not None else 0
         if freed >= needed_mb:
             return freed
         candidates = [
@@ -470,8 +368,8 @@ class Agent:
     def housekeeping(self) -> None:
         """Retire containers past their keep-alive; forget empty pools."""
         now = time.monotonic()
-        if self.ctx.generic is not None:
-            self.ctx.generic.housekeeping()
+        if self.generic is not None:
+            self.generic.housekeeping()
         for fn_id, pool in list(self._pools.items()):
             pool.housekeeping(now)
             if pool.empty and now - pool.last_used > 300:
@@ -485,6 +383,9 @@ class Agent:
     def pools(self) -> list[HotPool]:
         return [*self._pools.values(), *self._draining]
 
+    def memory_reserved_mb(self) -> int:
+        return self.budget.used_mb
+
     def container_counts(self) -> Iterator[tuple[str, str, int]]:
         for pool in self.pools():
             for state, count in pool.counts().items():
@@ -497,11 +398,6 @@ class Agent:
     @property
     def inflight(self) -> int:
         return self._inflight
-
-
-def _log_error_body(call_log: CallLog, result: CallResult) -> None:
-    if result.body:
-        call_log.add("fdk", result.body[:2000].decode(errors="replace"))
 
 
 def _reset_dir(path: Path, create: bool = True) -> None:

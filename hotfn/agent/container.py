@@ -1,58 +1,77 @@
-"""One hot container: start, readiness, log attribution, exit watching, removal."""
+"""One hot container: start, readiness, the exchange of calls with its process, log
+attribution, exit watching, removal.
+
+A container knows its fn's configuration and reports upward only through the
+``on_exit`` callback its pool gives it; whether it may serve another call after one
+(``healthy``) is its own judgement, which the pool reads when the lease ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from hotfn.agent.calls import CallLog
+from hotfn.agent.calls import CallLog, deadline_after
 from hotfn.agent.context import AgentContext, log
-from hotfn.agent.generic import SpecialiseFailed, send_specialise, specialise_env
+from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
-from hotfn.agent.specialize import CODE_DIR, install_code
-from hotfn.agent.transport import ContainerClient
-from hotfn.drivers.base import IOFS_MOUNT, ContainerSpec, ExitStatus, LogLine
-from hotfn.errors import ContainerInitFailed, HotfnError, OutOfMemory, StartTimeout
-
-if TYPE_CHECKING:
-    from hotfn.agent.pool import HotPool
+from hotfn.agent.starts import LISTENER, Placement, StartStrategy
+from hotfn.agent.transport import BrokenResponse, ConnectFailed, ContainerClient, ResponseTooLarge
+from hotfn.drivers.base import IOFS_MOUNT, ExitStatus, LogLine
+from hotfn.errors import (
+    CallError,
+    ContainerInitFailed,
+    FunctionFailed,
+    FunctionTimeout,
+    HotfnError,
+    InvalidFunctionResponse,
+    OutOfMemory,
+    StartTimeout,
+)
+from hotfn.errors import ResponseTooLarge as ResponseTooLargeError
+from hotfn.types import Target
 
 State = Literal["starting", "idle", "busy", "gone"]
 
-LISTENER = f"unix:{IOFS_MOUNT}/{SOCKET_NAME}"
 # Lines a function writes shortly after answering still belong to that call (the
 # engine's log stream lags the socket by a few ms).
 LOG_GRACE_S = 0.3
 
 
 class HotContainer:
-    """A container serving calls of one pool over its unix socket."""
+    """A container serving calls of one fn configuration over its unix socket."""
 
-    def __init__(self, pool: HotPool, ctx: AgentContext, start_path: str = "cold") -> None:
-        self.pool = pool
+    def __init__(
+        self,
+        target: Target,
+        ctx: AgentContext,
+        starts: Sequence[StartStrategy],
+        on_exit: Callable[[HotContainer], None],
+        start_path: str = "cold",
+    ) -> None:
+        self.target = target
         self.ctx = ctx
-        self.name = ctx.container_name(pool.target.fn.id, "hot")
-        self.id = ""
-        self.iofs = ctx.iofs_base / os.urandom(6).hex()
+        self._starts = starts
+        self._on_exit = on_exit
+        self.placement: Placement | None = None  # set once, when started
         self.client: ContainerClient | None = None
         self.state: State = "starting"
         self.inflight = 0
         self.in_free = False  # listed in the pool's free stack
-        self.memory_mb = pool.target.fn.memory
+        self.healthy = True  # False once a call left it in doubt: retired on release
+        self.memory_mb = target.fn.memory
         self.last_used = time.monotonic()
         self.created = self.last_used
         # Why it was started: "cold" (a call needed it) or "provisioned"/"prewarmed"
         # (ahead of calls); a call-started one that specialised a warm generic
-        # container says "specialized". ``via``: "image" or "generic".
+        # container says "specialized".
         self.start_path = start_path
-        self.via = "image"
-        self.code_dir: Path | None = None  # the /function mount of a specialised one
         self.start_ms = 0.0
         self.calls = 0
         self.exit: ExitStatus | None = None
@@ -67,114 +86,49 @@ class HotContainer:
     def __repr__(self) -> str:
         return f"<HotContainer {self.name} {self.state} inflight={self.inflight}>"
 
+    @property
+    def id(self) -> str:
+        return self.placement.id if self.placement is not None else ""
+
+    @property
+    def name(self) -> str:
+        return self.placement.name if self.placement is not None else f"(fn {self.target.fn.name})"
+
+    @property
+    def via(self) -> str:
+        """``"image"`` or ``"generic"`` (a specialised warm container)."""
+        return self.placement.via if self.placement is not None else "image"
+
     # -- start -------------------------------------------------------------------
 
-    def spec(self) -> ContainerSpec:
-        target = self.pool.target
-        env = self.ctx.base_env(target, "http-stream")
-        env["FN_LISTENER"] = LISTENER
-        return ContainerSpec(
-            name=self.name,
-            image=target.fn.image,
-            env=env,
-            labels=self.ctx.container_labels(target.fn.id, "hot"),
-            memory_mb=self.memory_mb,
-            network_mode=self.ctx.network_mode(target),
-            iofs_dir=self.iofs,
-        )
-
     async def start(self) -> None:
-        """Start the container and wait until its socket is ready: by specialising a
-        warm generic runtime container when the fn's image allows it
-        (:mod:`hotfn.agent.generic`), else by starting one from the fn's image.
+        """Place the container with the first strategy that can, and wait until its
+        socket is ready.
 
         Raises ``ImageNotFound``, ``ContainerInitFailed``, ``OutOfMemory`` or
         ``StartTimeout`` (the caller removes the container).
         """
         t0 = time.perf_counter()
-        if self.ctx.generic is not None and await self._specialise(t0):
-            return
-        self.iofs.mkdir(parents=True, exist_ok=True)
-        # The FDK runs as an unprivileged user and must create its socket here.
-        self.iofs.chmod(0o777)
-        self.id = await self.ctx.driver.start(self.spec())
-        self._watch()
-        await self._ready(t0)
-
-    def _watch(self) -> None:
-        self._tasks.append(asyncio.create_task(self._watch_exit()))
-        self._tasks.append(asyncio.create_task(self._follow_logs()))
-
-    async def _specialise(self, t0: float) -> bool:
-        """Become the fn's container by specialising a warm generic one; False (and
-        nothing changed) when none can be used, so the caller starts one normally."""
-        pools = self.ctx.generic
-        assert pools is not None
-        target = self.pool.target
-        plan = await pools.planner.plan(target)
-        g = pools.take(plan.runtime) if plan is not None else None
-        if plan is None or g is None:
-            return False
-        self.id, self.name, self.iofs, self.code_dir = g.id, g.name, g.iofs, g.code_dir
-        self.via = "generic"
-        self._watch()
-        try:
-            await asyncio.to_thread(install_code, plan.code, g.code_dir)
-            env = self.ctx.base_env(target, "http-stream")
-            env["FN_LISTENER"] = LISTENER
-            request = {"env": specialise_env(plan, env), "cwd": CODE_DIR, "argv": plan.argv}
-            # The handler runs only once both are done: the call is sent after the
-            # memory update has landed and the socket is up.
-            resize = None
-            if g.memory_mb != self.memory_mb:
-                resize = asyncio.ensure_future(self.ctx.driver.update_memory(g.id, self.memory_mb))
-            try:
-                await send_specialise(self.iofs, request, self.ctx.settings.hot_start_timeout)
-            finally:
-                if resize is not None:
-                    await resize
-            await self._ready(t0)
-        except (SpecialiseFailed, HotfnError, NotImplementedError) as exc:
-            message = exc.message if isinstance(exc, SpecialiseFailed | HotfnError) else str(exc)
-            if isinstance(exc, SpecialiseFailed) and exc.loader:
-                pools.planner.reject(plan.image_id)  # would fail again: normal starts
-            log.warning(
-                "specialising %s for fn %s failed (%s); starting from the image",
-                g.name, target.fn.name, message,
-            )  # fmt: skip
-            await self._reset_after_failed_specialise()
-            return False
-        if self.start_path == "cold":
+        for strategy in self._starts:
+            placement = await strategy.start(self.target, self.memory_mb)
+            if placement is not None:
+                break
+        else:
+            raise ContainerInitFailed("no start strategy could place the container")
+        self.placement = placement
+        self._tasks.append(asyncio.create_task(self._watch_exit(placement.id)))
+        self._tasks.append(asyncio.create_task(self._follow_logs(placement.id)))
+        if placement.via == "generic" and self.start_path == "cold":
             self.start_path = "specialized"
-        return True
+        if placement.socket is not None:
+            self.client = ContainerClient(placement.socket)
+            self.start_ms = (time.perf_counter() - t0) * 1000
+            return
+        await self._ready(placement.iofs, t0)
 
-    async def _reset_after_failed_specialise(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-        with contextlib.suppress(HotfnError):
-            await self.ctx.driver.remove(self.id)
-        await asyncio.to_thread(_rmtree, self.iofs)
-        if self.code_dir is not None:
-            await asyncio.to_thread(_rmtree, self.code_dir)
-        self.exit = None
-        self.exited = asyncio.get_running_loop().create_future()
-        self._boot_lines.clear()
-        self.name = self.ctx.container_name(self.pool.target.fn.id, "hot")
-        self.iofs = self.ctx.iofs_base / os.urandom(6).hex()
-        self.code_dir = None
-        self.id = ""
-        self.via = "image"
-
-    async def _ready(self, t0: float) -> None:
+    async def _ready(self, iofs: Path, t0: float) -> None:
         """Wait for ``lsnr.sock`` (or the container's exit, or the start timeout)."""
-        ready = asyncio.ensure_future(wait_for_socket(self.iofs))
+        ready = asyncio.ensure_future(wait_for_socket(iofs))
         timeout = self.ctx.settings.hot_start_timeout
         either: set[asyncio.Future[Any]] = {ready, self.exited}
         try:
@@ -223,9 +177,9 @@ class HotContainer:
 
     # -- background watchers ------------------------------------------------------
 
-    async def _watch_exit(self) -> None:
+    async def _watch_exit(self, container_id: str) -> None:
         try:
-            status = await self.ctx.driver.wait(self.id)
+            status = await self.ctx.driver.wait(container_id)
         except HotfnError as exc:
             status = ExitStatus(running=False, error=exc.message)
         self.exit = status
@@ -233,11 +187,11 @@ class HotContainer:
             self.exited.set_result(status)
         if self.state != "gone" and self.state != "starting":
             log.info("container %s exited (%s)", self.name, status)
-            self.pool.on_exit(self)
+            self._on_exit(self)
 
-    async def _follow_logs(self) -> None:
+    async def _follow_logs(self, container_id: str) -> None:
         try:
-            async for line in self.ctx.driver.logs(self.id):
+            async for line in self.ctx.driver.logs(container_id):
                 self._on_log(line)
         except HotfnError:
             pass
@@ -255,15 +209,73 @@ class HotContainer:
 
     # -- calls --------------------------------------------------------------------
 
-    def begin(self, call_log: CallLog) -> None:
+    async def call(self, req: CallRequest, call_log: CallLog) -> CallResult:
+        """Send one call and read the answer; the function's output lines meanwhile
+        go to ``call_log``. Raises ``ConnectFailed`` (nothing sent: try another
+        container) or the ``HotfnError`` the caller gets; a call that leaves the
+        container in doubt marks it not ``healthy``."""
+        client = self.client
+        assert client is not None
+        timeout = self.target.fn.timeout
         self.active_logs.append(call_log)
+        try:
+            # The deadline counts from container assignment (Fn's rule).
+            async with asyncio.timeout(timeout):
+                headers = request_headers(req, deadline_after(timeout))
+                result = await client.call(headers, req.body, req.max_response)
+        except TimeoutError:
+            self.healthy = False  # it may be stuck; a fresh one serves the next call
+            raise FunctionTimeout() from None
+        except ResponseTooLarge as exc:
+            self.healthy = False  # it is still writing into a connection we closed
+            raise ResponseTooLargeError.over(exc.limit) from None
+        except BrokenResponse as exc:
+            self.healthy = False
+            raise await self._broken(exc) from None
+        except (ConnectFailed, asyncio.CancelledError):
+            # ConnectFailed: nothing was sent, the caller retries elsewhere.
+            # Cancelled: the client went away mid-call; the connection is in an
+            # unknown state and Fn's contract has no cancel, so replace it.
+            self.healthy = False
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self.active_logs.remove(call_log)
+            self.last_log = call_log
+            self.last_done = time.monotonic()
+            self.calls += 1
+        status = result.status
+        if status == 200:
+            return result
+        if status == 502:
+            if result.body:
+                call_log.add("fdk", result.body[:2000].decode(errors="replace"))
+            raise FunctionFailed()
+        # 504 from the FDK: the handler overran and may still be running inside
+        # (Python cannot stop a thread): replace the container, as on our timeout.
+        self.healthy = False
+        if status == 504:
+            raise FunctionTimeout()
+        raise InvalidFunctionResponse(
+            f"error receiving function response: the container answered status {status}"
+        )
 
-    def end(self, call_log: CallLog) -> None:
-        with contextlib.suppress(ValueError):
-            self.active_logs.remove(call_log)
-        self.last_log = call_log
-        self.last_done = time.monotonic()
-        self.calls += 1
+    async def _broken(self, exc: BrokenResponse) -> CallError:
+        """Why a call's connection broke: OOM, a crash, or garbage."""
+        status = await self.exit_status(2.0)
+        if status is not None and status.oom_killed:
+            return OutOfMemory(
+                f"function ran out of memory (limit {self.memory_mb} MB); "
+                "the container was killed by the OOM killer"
+            )
+        if status is not None and not status.running:
+            # 137 without OOM: SIGKILL from outside (docker kill, the engine stopping).
+            how = " (killed by SIGKILL)" if status.exit_code == 137 else ""
+            return InvalidFunctionResponse(
+                f"error receiving function response: the container exited with code "
+                f"{status.exit_code}{how} during the call"
+            )
+        return InvalidFunctionResponse(f"error receiving function response: {exc}")
 
     async def exit_status(self, wait_s: float) -> ExitStatus | None:
         """How the container ended, waiting up to ``wait_s`` for it to end."""
@@ -284,9 +296,10 @@ class HotContainer:
         self.state = "gone"
         if self.client is not None:
             await self.client.close()
-        if self.id:
+        placement = self.placement
+        if placement is not None:
             try:
-                await self.ctx.driver.remove(self.id)
+                await self.ctx.driver.remove(placement.id)
             except HotfnError as exc:
                 log.warning("could not remove container %s: %s", self.name, exc)
         for task in self._tasks:
@@ -294,10 +307,7 @@ class HotContainer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.to_thread(_rmtree, self.iofs)
-        if self.code_dir is not None:
-            await asyncio.to_thread(_rmtree, self.code_dir)
-
-
-def _rmtree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+        if placement is not None:
+            await asyncio.to_thread(shutil.rmtree, placement.iofs, True)
+            if placement.code_dir is not None:
+                await asyncio.to_thread(shutil.rmtree, placement.code_dir, True)

@@ -9,16 +9,13 @@ import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hotfn.agent.budget import MemoryBudget
 from hotfn.agent.keepalive import FixedKeepAlive, KeepAlivePolicy
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_FN, LABEL_INSTANCE, LABEL_KIND, LABEL_MANAGED, Driver
 from hotfn.types import ANNOTATION_NETWORK, Target
-
-if TYPE_CHECKING:
-    from hotfn.agent.generic import GenericPools
 
 log = logging.getLogger("hotfn.agent")
 
@@ -34,9 +31,10 @@ def iofs_base(settings: Settings) -> Path:
     return base
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentContext:
-    """Shared by pools, containers and the cold runner of one agent."""
+    """Shared by pools, containers and the cold runner of one agent; fixed when the
+    agent is made."""
 
     driver: Driver
     settings: Settings
@@ -47,7 +45,6 @@ class AgentContext:
     reserve: Callable[[int, object | None], bool]
     keepalive: KeepAlivePolicy = field(default_factory=FixedKeepAlive)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    generic: GenericPools | None = None  # warm generic runtime containers, if any
 
     @property
     def labels(self) -> dict[str, str]:

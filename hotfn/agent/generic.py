@@ -8,8 +8,8 @@ anything to do so: the pool only fills free memory, and is the first thing evict
 when a function needs room), and are refilled in the background.
 
 On a cold start of a function whose image qualifies (:mod:`hotfn.agent.specialize`),
-:meth:`HotContainer.start` takes one instead of starting a new container and
-*specialises* it (:func:`specialise`): the code goes into its ``/function`` mount,
+:class:`~hotfn.agent.starts.SpecialiseStart` takes one instead of starting a new
+container and *specialises* it: the code goes into its ``/function`` mount,
 its memory limit becomes the fn's (live update), and the loader gets the fn's
 environment and handler; it then binds ``lsnr.sock`` and the ordinary readiness
 path takes over. From then on it is that function's container, nobody else's: it is

@@ -15,49 +15,53 @@ policy says.
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol
 
 from hotfn.agent.histogram import HybridPolicy, Windows
-from hotfn.types import ANNOTATION_KEEPALIVE
-
-if TYPE_CHECKING:
-    from hotfn.agent.container import HotContainer
-    from hotfn.agent.pool import HotPool
+from hotfn.types import ANNOTATION_KEEPALIVE, Target
 
 KEEPALIVE_MODES = ("adaptive", "fixed")
 
 
 class KeepAlivePolicy(Protocol):
-    """Decides which idle containers of a pool to retire."""
+    """Decides which idle containers of a fn to retire, and when to pre-warm one.
 
-    def should_retire(self, pool: HotPool, container: HotContainer, idle_s: float) -> bool:
-        """True to stop ``container``, idle for ``idle_s`` seconds, now."""
+    It is told plain facts (the fn's configuration and idle times), never handed
+    pools or containers.
+    """
+
+    def should_retire(
+        self, target: Target, idle_s: float, fn_idle_s: float, unused_prewarm: bool
+    ) -> bool:
+        """True to stop a container idle for ``idle_s`` seconds now; ``fn_idle_s``: how
+        long the fn has had no call running; ``unused_prewarm``: it was pre-warmed
+        and has served no call yet."""
         ...
 
-    def observe_idle(self, pool: HotPool, idle_s: float) -> None:
+    def observe_idle(self, target: Target, idle_s: float) -> None:
         """Told how long the fn was idle (no call running) when a call arrives."""
         ...
 
-
-@runtime_checkable
-class PrewarmingPolicy(Protocol):
-    """A policy that may also ask for a container ahead of the next call."""
-
-    def prewarm_due(self, pool: HotPool, idle_s: float) -> bool:
+    def prewarm_due(self, target: Target, idle_s: float) -> bool:
         """True to start a container now: the fn has been idle ``idle_s`` seconds
         and has no container."""
         ...
 
 
 class FixedKeepAlive:
-    """Retire a container idle for longer than its fn's ``idle_timeout`` (Fn's rule)."""
+    """Retire a container idle for longer than its fn's ``idle_timeout`` (Fn's rule);
+    never pre-warm."""
 
-    def should_retire(self, pool: HotPool, container: HotContainer, idle_s: float) -> bool:
-        return idle_s >= pool.target.fn.idle_timeout
+    def should_retire(
+        self, target: Target, idle_s: float, fn_idle_s: float, unused_prewarm: bool
+    ) -> bool:
+        return idle_s >= target.fn.idle_timeout
 
-    def observe_idle(self, pool: HotPool, idle_s: float) -> None:
+    def observe_idle(self, target: Target, idle_s: float) -> None:
         return None
+
+    def prewarm_due(self, target: Target, idle_s: float) -> bool:
+        return False
 
 
 class AdaptiveKeepAlive:
@@ -72,30 +76,31 @@ class AdaptiveKeepAlive:
         self.policy = policy or HybridPolicy()
         self.default_mode = default_mode if default_mode in KEEPALIVE_MODES else "adaptive"
 
-    def mode(self, pool: HotPool) -> str:
-        value = pool.target.annotation(ANNOTATION_KEEPALIVE)
+    def mode(self, target: Target) -> str:
+        value = target.annotation(ANNOTATION_KEEPALIVE)
         return value if value in KEEPALIVE_MODES else self.default_mode
 
-    def windows(self, pool: HotPool) -> Windows:
-        fixed = float(pool.target.fn.idle_timeout)
-        if self.mode(pool) == "fixed":
+    def windows(self, target: Target) -> Windows:
+        fixed = float(target.fn.idle_timeout)
+        if self.mode(target) == "fixed":
             return Windows(0.0, fixed, "fixed")
-        return self.policy.windows(pool.target.fn.id, fixed)
+        return self.policy.windows(target.fn.id, fixed)
 
-    def observe_idle(self, pool: HotPool, idle_s: float) -> None:
-        self.policy.observe_idle(pool.target.fn.id, idle_s)
+    def observe_idle(self, target: Target, idle_s: float) -> None:
+        self.policy.observe_idle(target.fn.id, idle_s)
 
-    def should_retire(self, pool: HotPool, container: HotContainer, idle_s: float) -> bool:
+    def should_retire(
+        self, target: Target, idle_s: float, fn_idle_s: float, unused_prewarm: bool
+    ) -> bool:
         # The fn's idleness, not the container's: with several containers, the
         # surplus ones are retired by their own idle time under the fixed rule.
-        w = self.windows(pool)
+        w = self.windows(target)
         if w.mode == "fixed":
             return idle_s >= w.keepalive_s
-        prewarmed = container.start_path == "prewarmed" and container.calls == 0
-        if prewarmed:
+        if unused_prewarm:
             # Its window counts from the fn's last call, not from its own start.
-            idle_s = time.monotonic() - pool.last_used
-        return not w.keep(idle_s, prewarmed)
+            idle_s = fn_idle_s
+        return not w.keep(idle_s, unused_prewarm)
 
-    def prewarm_due(self, pool: HotPool, idle_s: float) -> bool:
-        return self.windows(pool).prewarm_due(idle_s)
+    def prewarm_due(self, target: Target, idle_s: float) -> bool:
+        return self.windows(target).prewarm_due(idle_s)

@@ -1,24 +1,22 @@
 """The agent's Prometheus metrics (in ``hotfn.metrics.REGISTRY``).
 
 Per-call metrics go through a :class:`FnMetrics` object cached per fn, so the hot path
-does no label lookups. Container counts and queue depths are read from the live
-agents when ``/metrics`` is scraped, costing nothing per call.
+does no label lookups. Container counts, queue depths and reserved memory are read
+from live :class:`GaugeSource` objects (the agents) when ``/metrics`` is scraped,
+costing nothing per call.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hotfn.metrics import REGISTRY
-
-if TYPE_CHECKING:
-    from hotfn.agent.agent import Agent
 
 _BUCKETS = (
     0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -71,11 +69,31 @@ class FnMetrics:
         COLD_STARTS.labels(self.fn_id, fmt, path).inc()
 
 
-class _AgentCollector(Collector):
-    """Gauges read from live agents at scrape time."""
+class GaugeSource(Protocol):
+    """What the gauges are read from at scrape time."""
+
+    def memory_reserved_mb(self) -> int: ...
+
+    def container_counts(self) -> Iterable[tuple[str, str, int]]:
+        """(fn id, state, count) of hot containers."""
+        ...
+
+    def queue_depths(self) -> Iterable[tuple[str, int]]:
+        """(fn id, calls waiting for a container)."""
+        ...
+
+
+class _GaugeCollector(Collector):
+    """Gauges read from live sources at scrape time."""
 
     def __init__(self) -> None:
-        self.agents: weakref.WeakSet[Agent] = weakref.WeakSet()
+        self._sources: weakref.WeakSet[GaugeSource] = weakref.WeakSet()
+
+    def add(self, source: GaugeSource) -> None:
+        self._sources.add(source)
+
+    def discard(self, source: GaugeSource) -> None:
+        self._sources.discard(source)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         containers = GaugeMetricFamily(
@@ -90,11 +108,11 @@ class _AgentCollector(Collector):
         totals: dict[tuple[str, str], int] = {}
         depths: dict[str, int] = {}
         used = 0
-        for agent in list(self.agents):
-            used += agent.budget.used_mb
-            for fn_id, state, count in agent.container_counts():
+        for source in list(self._sources):
+            used += source.memory_reserved_mb()
+            for fn_id, state, count in source.container_counts():
                 totals[fn_id, state] = totals.get((fn_id, state), 0) + count
-            for fn_id, depth in agent.queue_depths():
+            for fn_id, depth in source.queue_depths():
                 depths[fn_id] = depths.get(fn_id, 0) + depth
         for (fn_id, state), count in sorted(totals.items()):
             containers.add_metric([fn_id, state], count)
@@ -109,5 +127,5 @@ class _AgentCollector(Collector):
         return iter(())
 
 
-COLLECTOR = _AgentCollector()
+COLLECTOR = _GaugeCollector()
 REGISTRY.register(COLLECTOR)

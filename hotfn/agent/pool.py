@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
 
 from hotfn.agent.container import HotContainer
 from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
 from hotfn.agent.handover import Waiters
-from hotfn.agent.keepalive import PrewarmingPolicy
 from hotfn.agent.metrics import FnMetrics
+from hotfn.agent.starts import StartStrategy
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
 from hotfn.types import (
     ANNOTATION_CONCURRENCY,
     ANNOTATION_MAX_CONTAINERS,
     ANNOTATION_PROVISIONED,
+    CallRecord,
     Target,
 )
 
@@ -42,8 +46,15 @@ _DEFAULT_START_S = 0.5  # start-time guess before the pool has started anything
 class HotPool:
     """Containers and waiters of one ``Target.key``."""
 
-    def __init__(self, target: Target, ctx: AgentContext, metrics: FnMetrics | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        ctx: AgentContext,
+        starts: Sequence[StartStrategy],
+        metrics: FnMetrics | None = None,
+    ) -> None:
         self.target = target
+        self.starts = starts
         self.metrics = metrics or FnMetrics(target.fn.id)
         self.key = target.key
         self.ctx = ctx
@@ -80,6 +91,13 @@ class HotPool:
 
     # -- acquire / release ------------------------------------------------------
 
+    def lease(self, record: CallRecord, first: bool = True) -> Lease:
+        """``async with pool.lease(record) as container``: a container for one call,
+        given back (or retired, if the call left it unhealthy) at the end; the
+        record gets the queue, start and run facts (queue time on the ``first``
+        attempt only)."""
+        return Lease(self, record, first)
+
     def try_acquire(self) -> HotContainer | None:
         """A container with a free slot, taken now, or None (the fast path)."""
         free = self.free
@@ -101,7 +119,7 @@ class HotPool:
         """A call for this fn arrived: tell the keep-alive policy how long the fn had
         been idle (no call running), the sample adaptive keep-alive learns from."""
         if self.active == 0 and self.calls_seen:
-            self.ctx.keepalive.observe_idle(self, time.monotonic() - self.last_used)
+            self.ctx.keepalive.observe_idle(self.target, time.monotonic() - self.last_used)
         self.active += 1
         self.calls_seen += 1
 
@@ -231,7 +249,7 @@ class HotPool:
     def _launch(self, start_path: str) -> HotContainer:
         """Start one container (its memory already reserved)."""
         self.starting += 1
-        c = HotContainer(self, self.ctx, start_path)
+        c = HotContainer(self.target, self.ctx, self.starts, self.on_exit, start_path)
         self.containers.add(c)
         self.ctx.spawn(self._start(c))
         return c
@@ -341,17 +359,18 @@ class HotPool:
             if len(self.containers) <= self.provisioned:
                 break
             if c.inflight == 0 and c.state == "idle":
-                if policy.should_retire(self, c, now - c.last_used):
+                unused_prewarm = c.start_path == "prewarmed" and c.calls == 0
+                idle_s, fn_idle_s = now - c.last_used, now - self.last_used
+                if policy.should_retire(self.target, idle_s, fn_idle_s, unused_prewarm):
                     self.retire(c)
         self.ensure_provisioned()
         if (
-            isinstance(policy, PrewarmingPolicy)
-            and not self.containers
+            not self.containers
             and not self.draining
             and self.active == 0
             and self.calls_seen
             and self._prewarmed_gap != self.last_used
-            and policy.prewarm_due(self, now - self.last_used)
+            and policy.prewarm_due(self.target, now - self.last_used)
         ):
             # One pre-warm per idle gap: if it times out unused, the next call is cold.
             self._prewarmed_gap = self.last_used
@@ -369,3 +388,50 @@ class HotPool:
             if c.state in out:
                 out[c.state] += 1
         return out
+
+
+class Lease:
+    """One call's hold on a container of a pool (see :meth:`HotPool.lease`)."""
+
+    __slots__ = ("_c", "_first", "_pool", "_record", "_t1")
+
+    def __init__(self, pool: HotPool, record: CallRecord, first: bool) -> None:
+        self._pool = pool
+        self._record = record
+        self._first = first
+        self._t1 = 0.0
+
+    async def __aenter__(self) -> HotContainer:
+        pool, record = self._pool, self._record
+        t0 = time.perf_counter()
+        c = pool.try_acquire() or await pool.acquire()
+        self._c = c
+        self._t1 = t1 = time.perf_counter()
+        if self._first:
+            record.queued_ms = (t1 - t0) * 1000
+            pool.metrics.queue.observe(t1 - t0)
+        if c.calls == 0 and c.inflight == 1:
+            # cold / specialized: the call waited for this start; provisioned /
+            # prewarmed: started ahead of it (start_ms says what that took).
+            record.start_ms = c.start_ms
+            record.start_path = c.start_path
+        else:
+            record.start_path = "hot"
+        record.container_id = c.id
+        record.started_at = datetime.now(UTC)
+        return c
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pool, c = self._pool, self._c
+        run = time.perf_counter() - self._t1
+        self._record.run_ms = run * 1000
+        pool.metrics.run.observe(run)
+        pool.record_run(run)
+        if not c.healthy:
+            pool.retire(c)
+        pool.release(c)

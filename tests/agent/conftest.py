@@ -79,12 +79,13 @@ async def make_agent(
         tick_s: float = 0.05,
         **settings: Any,
     ) -> Agent:
+        keepalive = settings.pop("keepalive", None)
         drv = driver or FakeDriver(images or {"fake/echo": FakeImage()})
         settings.setdefault("instance", "t" + secrets.token_hex(3))
         settings.setdefault("max_queue_wait", 5.0)
         s = Settings(data_dir=tmp_path, iofs_dir=tmp_path / "iofs", **settings)
         store = CallStore(db, s, flush_interval=0.05, grace_s=0.05)
-        agent = Agent(drv, s, store, tick_s=tick_s)
+        agent = Agent(drv, s, store, keepalive=keepalive, tick_s=tick_s)
         made.append((agent, drv, store))
         await agent.start()
         return agent

@@ -68,8 +68,8 @@ async def until(cond: Callable[[], bool], within_s: float = 3.0) -> None:
 
 async def generic_agent(make_agent: MakeAgent, size: int = 2, **kw: Any) -> Agent:
     agent = await make_agent(images=IMAGES, generic_pool_size=size, **kw)
-    assert agent.ctx.generic is not None
-    pools = agent.ctx.generic
+    assert agent.generic is not None
+    pools = agent.generic
     await until(lambda: len(pools.idle.get("python", [])) == size)
     return agent
 
@@ -133,7 +133,7 @@ async def test_first_call_specialises_a_generic_container(
     assert (cid, 256) in drv.updates and drv.containers[cid].memory_mb == 256
     _, again = await call(agent, target)
     assert again.container_id == cid and again.start_path == "hot"
-    pools = agent.ctx.generic
+    pools = agent.generic
     assert pools is not None
     await until(lambda: len(pools.idle["python"]) == 2)  # refilled in the background
     assert cid not in {g.id for g in pools.idle["python"]}
@@ -146,7 +146,7 @@ async def test_generic_container_never_given_to_a_second_fn(
     agent = await generic_agent(make_agent, size=1)
     first, second = make_target(image="fn/py"), make_target(image="fn/py2")
     _, r1 = await call(agent, first)
-    pools = agent.ctx.generic
+    pools = agent.generic
     assert pools is not None
     await until(lambda: len(pools.idle["python"]) == 1)
     _, r2 = await call(agent, second)
@@ -166,7 +166,7 @@ async def test_images_that_add_more_than_code_start_normally(
     opted_out = make_target(image="fn/py", annotations={"hotfn.io/generic": False})
     _, opted = await call(agent, opted_out)
     assert record.start_path == plain.start_path == opted.start_path == "cold"
-    assert agent.ctx.generic is not None and agent.ctx.generic.taken == 0
+    assert agent.generic is not None and agent.generic.taken == 0
 
 
 async def test_loader_failure_falls_back_to_the_image(
@@ -179,7 +179,7 @@ async def test_loader_failure_falls_back_to_the_image(
     agent.fn_changed(target.fn.id)
     _, again = await call(agent, target)  # rejected for good: no second try
     assert again.start_path == "cold"
-    assert agent.ctx.generic is not None and agent.ctx.generic.taken == 1
+    assert agent.generic is not None and agent.generic.taken == 1
 
 
 async def test_generic_pool_only_takes_free_memory(
@@ -191,7 +191,7 @@ async def test_generic_pool_only_takes_free_memory(
     # pool does not refill into memory that is not free.
     _, record = await call(agent, make_target(image="fake/echo", memory=200))
     assert record.status == "success"
-    pools = agent.ctx.generic
+    pools = agent.generic
     assert pools is not None
     await asyncio.sleep(0.2)
     assert len(pools.idle["python"]) == 0 and agent.budget.used_mb == 200
@@ -255,8 +255,7 @@ async def test_adaptive_policy_lets_go_and_prewarms(
     make_agent: MakeAgent, make_target: MakeTarget
 ) -> None:
     policy = HybridPolicy(min_prewarm_s=0.2, floor_s=0.1)
-    agent = await make_agent(tick_s=0.02)
-    agent.ctx.keepalive = AdaptiveKeepAlive(policy)
+    agent = await make_agent(tick_s=0.02, keepalive=AdaptiveKeepAlive(policy))
     target = make_target()
     for _ in range(20):  # a regular fn: called every ~1 s
         policy.observe_idle(target.fn.id, 1.0)

@@ -45,7 +45,7 @@ async def until(cond: Callable[[], bool], within_s: float = 15.0) -> None:
 
 async def generic_agent(make_docker_agent: MakeAgent, size: int = 1) -> Agent:
     agent = await make_docker_agent(generic_pool_size=size)
-    pools = agent.ctx.generic
+    pools = agent.generic
     assert pools is not None and "python" in pools.planner.runtimes
     await until(lambda: len(pools.idle["python"]) == size)
     return agent
@@ -80,7 +80,7 @@ async def test_generic_container_is_never_given_to_a_second_fn(
     agent = await generic_agent(make_docker_agent)
     first, second = make_target(image=pyruntime_fn), make_target(image=pyruntime_fn)
     _, r1 = await call(agent, first, "whoami")
-    pools = agent.ctx.generic
+    pools = agent.generic
     assert pools is not None
     await until(lambda: len(pools.idle["python"]) == 1)  # refilled
     _, r2 = await call(agent, second, "whoami")
