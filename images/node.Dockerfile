@@ -10,18 +10,12 @@
 #
 # Build from the repository root (no network needed):
 #     docker build -f images/node.Dockerfile -t hotfn/node:latest .
-# BASE must have node and python3 (hotwrap runs on python3): the local hotfn/base
-# by default; where images can be pulled, an official non-slim Debian one, e.g.
-#     --build-arg BASE=node:20-bookworm
+# BASE must have node (/hotwrap needs nothing else): the local hotfn/base by
+# default; where images can be pulled, any official one, e.g.
+#     --build-arg BASE=node:20-alpine
 ARG BASE=hotfn/base:latest
 
-FROM ${BASE} AS build
-COPY hotfn/__init__.py /src/hotfn/__init__.py
-COPY hotfn/fdk/ /src/hotfn/fdk/
-COPY hotfn/hotwrap/ /src/hotfn/hotwrap/
-RUN python3 /src/hotfn/hotwrap/bundle.py zipapp /hotwrap
-
 FROM ${BASE}
-COPY --from=build /hotwrap /hotwrap
+COPY --from=hotfn/hotwrap:latest /hotwrap /hotwrap
 RUN node --version && /hotwrap --version
 WORKDIR /function

@@ -22,13 +22,12 @@ ARG BASE=hotfn/base:latest
 FROM ${BASE} AS build
 COPY hotfn/__init__.py /src/hotfn/__init__.py
 COPY hotfn/fdk/ /src/hotfn/fdk/
-COPY hotfn/hotwrap/ /src/hotfn/hotwrap/
-RUN python3 /src/hotfn/hotwrap/bundle.py tree /out/opt/hotfn \
- && python3 /src/hotfn/hotwrap/bundle.py zipapp /out/hotwrap
+RUN python3 /src/hotfn/fdk/bundle.py tree /out/opt/hotfn
 
 FROM ${BASE}
 COPY --from=build /out/ /
-RUN python3 /opt/hotfn/hotfn/hotwrap/bundle.py link /opt/hotfn \
+COPY --from=hotfn/hotwrap:latest /hotwrap /hotwrap
+RUN python3 /opt/hotfn/hotfn/fdk/bundle.py link /opt/hotfn \
  && python3 -c "import hotfn.fdk; print(hotfn.fdk.FDK_VERSION)"
 WORKDIR /function
 LABEL io.hotfn.runtime=python

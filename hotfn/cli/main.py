@@ -177,7 +177,7 @@ def hotwrap_snippet_cmd(
 
     Example: hotfn hotwrap-snippet --command "python3 func.py" >> Dockerfile
     """
-    from hotfn.hotwrap import hotwrap_snippet
+    from hotfn.cli.templates import hotwrap_snippet
 
     typer.echo(hotwrap_snippet(image, command), nl=False)
 

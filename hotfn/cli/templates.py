@@ -9,9 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotfn.hotwrap import DEFAULT_IMAGE as HOTWRAP_IMAGE
-
 BASE_IMAGE = "hotfn/base:latest"
+# The image that holds /hotwrap, a static executable (hotwrap/, docs/hotwrap.md).
+HOTWRAP_IMAGE = "hotfn/hotwrap:latest"
+
+
+def hotwrap_snippet(image: str = HOTWRAP_IMAGE, command: str = "node ./func.js") -> str:
+    """The Dockerfile lines that make an image's command a hot function.
+
+    Add them at the end of any Linux image's Dockerfile (/hotwrap is statically
+    linked: no interpreter needed); ``command`` becomes the CMD (shell form here;
+    the exec form works as well).
+    """
+    return (
+        "# Serve the command below as a hot function (hotfn hotwrap)\n"
+        f"COPY --from={image} /hotwrap /hotwrap\n"
+        'ENTRYPOINT ["/hotwrap"]\n'
+        f"CMD {command}\n"
+    )
+
 
 PYTHON_FDK = '''\
 """{name}: a hotfn function, served hot by hotfn's Python FDK (format http-stream).

@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from hotfn.cli.main import app
-from hotfn.hotwrap import hotwrap_snippet
+from hotfn.cli.templates import hotwrap_snippet
 from tests.cli.cli_support import cli, hotfn
 from tests.cli.fn_rules import fn_cli_rejections
 from tests.server_support import ServerProcess

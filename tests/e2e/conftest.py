@@ -30,6 +30,13 @@ from tests.docker_support import (
     ensure_images,
     remove_containers_with,
 )
+from tests.e2e.hotwrap_images import (
+    ARGV_CMD,
+    NODE_WITHOUT_PYTHON,
+    TOOL_CMD,
+    busybox_static,
+    scratch_dockerfile,
+)
 from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile
 from tests.server_support import ServerProcess
 
@@ -68,6 +75,39 @@ def reference_images() -> Iterator[ReferenceImages]:
     assert not left, f"images left behind: {left}"
 
 
+@dataclass(frozen=True)
+class AnywhereImages:
+    """Hot functions on images without python3 (tests/e2e/hotwrap_images.py)."""
+
+    node_without_python: str  # hotfn/base less every python3 package
+    reference: str  # the example's Dockerfile.hotwrap on node_without_python
+    tool: str  # FROM scratch: /hotwrap + busybox running TOOL_SCRIPT per call
+    argv: str  # FROM scratch: /hotwrap + busybox printing its ARGS
+
+
+@pytest.fixture(scope="session")
+def anywhere_images() -> Iterator[AnywhereImages]:
+    ensure_images()
+    tag = "s" + secrets.token_hex(4)
+    busybox = {"busybox": busybox_static()}
+    node = build_image(f"hotfn-e2e/node-without-python:{tag}", NODE_WITHOUT_PYTHON)
+    images = AnywhereImages(
+        node_without_python=node,
+        reference=build_image(
+            f"hotfn-e2e/ref-hotwrap-nopython:{tag}",
+            localized_dockerfile("Dockerfile.hotwrap", base=node),
+            {"func.js": EXAMPLE / "func.js"},
+        ),
+        tool=build_image(f"hotfn-e2e/scratch-tool:{tag}", scratch_dockerfile(TOOL_CMD), busybox),
+        argv=build_image(f"hotfn-e2e/scratch-argv:{tag}", scratch_dockerfile(ARGV_CMD), busybox),
+    )
+    yield images
+    for image in (images.reference, images.tool, images.argv, images.node_without_python):
+        docker("rmi", "-f", image, check=False)
+    left = docker("image", "ls", "-q", f"--filter=reference=hotfn-e2e/*:{tag}").split()
+    assert not left, f"images left behind: {left}"
+
+
 class E2E:
     """A client of one real server, with helpers to deploy and inspect functions."""
 
@@ -76,10 +116,11 @@ class E2E:
         self.instance = instance
         self.http = client
 
-    def deploy(self, image: str, *, fmt: str, trigger: str | None = None) -> Obj:
-        """A new app with one fn (and an HTTP trigger at ``trigger``)."""
+    def deploy(self, image: str, *, fmt: str, trigger: str | None = None, **fields: Any) -> Obj:
+        """A new app with one fn (and an HTTP trigger at ``trigger``); ``fields``
+        are more of the fn's fields (``timeout=2``)."""
         app = self.ok(self.http.post("/v2/apps", json={"name": "ref-" + secrets.token_hex(4)}))
-        fn_body = {"name": "hello", "app_id": app["id"], "image": image, "format": fmt}
+        fn_body = {"name": "hello", "app_id": app["id"], "image": image, "format": fmt, **fields}
         fn = self.ok(self.http.post("/v2/fns", json=fn_body))
         fn["app_name"] = app["name"]
         if trigger is not None:

@@ -1,21 +1,36 @@
-"""Fixtures: hotwrap run as a real process on a real unix socket."""
+"""Fixtures: the hotwrap binary run as a real process on a real unix socket."""
 
 from __future__ import annotations
 
-import os
-import sys
+import functools
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
+from hotfn import __version__
 from hotfn.fdk.testing import FunctionProcess
 
 StartHotwrap = Callable[..., FunctionProcess]
-# The interpreter that runs hotwrap; e.g. HOTFN_TEST_PYTHON=python3.8 checks the
-# oldest Python hotwrap supports (the checkout is put on its path).
-PYTHON = os.environ.get("HOTFN_TEST_PYTHON", sys.executable)
-ROOT = str(Path(__file__).resolve().parents[2])
+ROOT = Path(__file__).resolve().parents[2]
+HOTWRAP_VERSION = f"hotfn-hotwrap/{__version__}"
+
+
+@functools.cache
+def hotwrap_binary() -> str:
+    """build/hotwrap/amd64/hotwrap, (re)built by scripts/build-hotwrap first (a
+    no-op when the Go sources did not change), so tests never run a stale one."""
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "build-hotwrap")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/build-hotwrap failed:\n{done.stdout}{done.stderr}")
+    return str(ROOT / "build" / "hotwrap" / "amd64" / "hotwrap")
 
 
 @pytest.fixture
@@ -30,8 +45,7 @@ def start_hotwrap() -> Iterator[StartHotwrap]:
         options: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> FunctionProcess:
-        argv = [PYTHON, "-m", "hotfn.hotwrap", *options, *command]
-        process = FunctionProcess(argv, env={"PYTHONPATH": ROOT, **(env or {})})
+        process = FunctionProcess([hotwrap_binary(), *options, *command], env=env)
         started.append(process)
         return process
 

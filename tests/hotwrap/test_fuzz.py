@@ -8,8 +8,6 @@ also after requests whose body broke off while ``cat`` was reading it.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,17 +27,13 @@ from tests.fdk.test_fuzz import (
     well_formed,
     with_cases,
 )
-from tests.hotwrap.conftest import StartHotwrap
-
-PYTHON = os.environ.get("HOTFN_TEST_PYTHON", sys.executable)
-ROOT = str(Path(__file__).resolve().parents[2])
+from tests.hotwrap.conftest import StartHotwrap, hotwrap_binary
 
 
 @pytest.fixture(scope="module")
 def hot_cat() -> Iterator[FunctionProcess]:
     """One hotwrap running ``cat`` per call for the whole module."""
-    argv = [PYTHON, "-m", "hotfn.hotwrap", "cat"]
-    with FunctionProcess(argv, env={"PYTHONPATH": ROOT}) as fn:
+    with FunctionProcess([hotwrap_binary(), "cat"]) as fn:
         yield fn
 
 
@@ -55,8 +49,14 @@ def test_hotwrap_survives_hostile_requests(
     assert_still_serving(hot_cat, b"next %d" % len(raw))
 
 
+# Go's net/http (hotwrap's server, and the client in Fn's agent, which never sends
+# chunk extensions) refuses whitespace before a chunk extension's ";" (" ;x",
+# allowed by RFC 9112 as BWS) with 400: only extensions it takes are well formed here.
+GO_EXTENSIONS = (b"", b";a=b")
+
+
 @FUZZ_SETTINGS
-@given(request=well_formed(), junk=pipelined_junk())
+@given(request=well_formed(GO_EXTENSIONS), junk=pipelined_junk())
 def test_hotwrap_answers_a_well_formed_request_before_junk(
     hot_cat: FunctionProcess, request: tuple[bytes, bytes], junk: bytes
 ) -> None:

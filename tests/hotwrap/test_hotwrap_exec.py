@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from hotfn.fdk.testing import ConnectionClosed, FunctionProcess
-from hotfn.hotwrap import HOTWRAP_VERSION
-from hotfn.hotwrap.bundle import build_zipapp
+from hotfn.fdk.testing import ConnectionClosed
+from tests.hotwrap.conftest import HOTWRAP_VERSION, StartHotwrap, hotwrap_binary
 
 PY = sys.executable
 MiB = 1 << 20
@@ -23,8 +21,6 @@ TRIGGER = (
     "http://localhost:8080/t/app/run?x=1",
     {"User-Agent": "curl/8.5", "X-Custom-Thing": "v 1", "Content-Type": "text/csv"},
 )
-
-StartHotwrap = Callable[..., FunctionProcess]  # the start_hotwrap fixture (conftest.py)
 
 
 def process_gone(pid: int) -> bool:
@@ -173,7 +169,8 @@ def test_deadline_kills_the_whole_process_group(
 def test_deadline_while_the_body_is_still_arriving(start_hotwrap: StartHotwrap) -> None:
     fn = start_hotwrap(["cat"])
     with fn.client() as client:
-        past = b"Fn-Deadline: 2000-01-01T00:00:00Z\r\n"
+        # Host: Go's HTTP server (like Fn's agent, a Go client) insists on it.
+        past = b"Host: localhost\r\nFn-Deadline: 2000-01-01T00:00:00Z\r\n"
         client.send_raw(b"POST /call HTTP/1.1\r\n" + past + b"Content-Length: 10\r\n\r\nabc")
         reply = client.read_response()
         assert reply.status == 504 and reply.headers.get("Connection") == "close"
@@ -244,7 +241,7 @@ def test_client_disconnecting_mid_call_does_not_stop_hotwrap(start_hotwrap: Star
         gone.send_request([("Host", "localhost")], b"abandoned")
     # closed while the command runs
     with fn.client() as half:
-        half.send_raw(b"POST /call HTTP/1.1\r\nContent-Length: 100000\r\n\r\nonly part")
+        half.send_raw(b"POST /call HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nonly part")
     # closed in the middle of the body
     time.sleep(0.5)
     with fn.client() as client:
@@ -257,7 +254,9 @@ def test_malformed_request_is_refused_and_hotwrap_keeps_serving(
 ) -> None:
     fn = start_hotwrap(["cat"])
     with fn.client() as client:
-        client.send_raw(b"POST /call HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n")
+        client.send_raw(
+            b"POST /call HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n\r\n"
+        )
         assert client.read_response().status == 400
     with fn.client() as client:
         assert client.call(b"ok").body == b"ok"
@@ -271,9 +270,7 @@ def test_missing_command_exits_at_start() -> None:
         ["--mode", "bogus", "cat"],
         ["--buffer", "lots", "cat"],
     ):
-        done = subprocess.run(
-            [PY, "-m", "hotfn.hotwrap", *argv], env=env, capture_output=True, timeout=30
-        )
+        done = subprocess.run([hotwrap_binary(), *argv], env=env, capture_output=True, timeout=30)
         assert done.returncode != 0 and b"hotwrap: " in done.stderr, argv
 
 
@@ -281,24 +278,10 @@ def test_without_listener_in_default_format_it_runs_the_command_once() -> None:
     env = {k: v for k, v in os.environ.items() if k != "FN_LISTENER"}
     env["FN_FORMAT"] = "default"
     done = subprocess.run(
-        [PY, "-m", "hotfn.hotwrap", "tr", "a-z", "A-Z"],
+        [hotwrap_binary(), "tr", "a-z", "A-Z"],
         env=env,
         input=b"cold call",
         capture_output=True,
         timeout=30,
     )
     assert (done.returncode, done.stdout) == (0, b"COLD CALL")
-
-
-def test_zipapp_is_self_contained(tmp_path: Path) -> None:
-    app = tmp_path / "hotwrap"
-    build_zipapp(app)
-    assert os.access(app, os.X_OK) and app.read_bytes().startswith(b"#!/usr/bin/env python3\n")
-    # -I: no PYTHONPATH, no user site, no current directory: only what the file holds.
-    with (
-        FunctionProcess(["/usr/bin/python3", "-I", str(app), "wc", "-c"]) as fn,
-        fn.client() as client,
-    ):
-        reply = client.call(b"12345")
-        assert (reply.status, reply.body.strip()) == (200, b"5")
-        assert reply.headers["Fn-Fdk-Version"] == HOTWRAP_VERSION

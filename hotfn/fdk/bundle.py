@@ -1,18 +1,16 @@
-"""Package hotfn's in-container code (FDK + hotwrap) for function images.
+"""Package hotfn's Python FDK for function images (hotfn/python).
 
-Runs as a plain script (``python3 hotfn/hotwrap/bundle.py ...``) without importing
+Runs as a plain script (``python3 hotfn/fdk/bundle.py ...``) without importing
 ``hotfn``, so an image build needs nothing but python3 and these sources:
 
-``zipapp OUT``
-    one executable file (``#!/usr/bin/env python3``) that runs hotwrap: ``/hotwrap``
 ``tree DIR``
-    ``DIR/hotfn/{fdk,hotwrap}`` (precompiled), importable once ``DIR`` is on sys.path
+    ``DIR/hotfn/fdk`` (precompiled), importable once ``DIR`` is on sys.path
 ``link DIR``
     put ``DIR`` on every interpreter user's path (a ``.pth`` file in site-packages)
     and install the ``fdk`` launcher as ``/usr/local/bin/fdk`` and, for images
     written for Fn, ``/python/bin/fdk``
 
-Only ``hotfn/fdk`` and ``hotfn/hotwrap`` are taken, with a minimal
+Only ``hotfn/fdk`` is taken, with a minimal
 ``hotfn/__init__.py`` holding the version: the server side of hotfn never enters
 a function image.
 """
@@ -21,17 +19,14 @@ from __future__ import annotations
 
 import compileall
 import os
-import py_compile
 import re
 import shutil
 import site
 import sys
-import tempfile
-import zipapp
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1]  # the hotfn package directory
-PACKAGES = ("fdk", "hotwrap")
+PACKAGES = ("fdk",)
 LAUNCHERS = ("/usr/local/bin/fdk", "/python/bin/fdk")
 LAUNCHER = (
     "#!/bin/sh\n"
@@ -55,35 +50,10 @@ def stage(dest: Path) -> Path:
         for source in sorted((SOURCE / package).glob("*.py")):
             shutil.copyfile(source, root / package / source.name)
     (root / "__init__.py").write_text(
-        '"""hotfn\'s in-container runtime: the FDK and hotwrap (stdlib only)."""\n\n'
+        '"""hotfn\'s in-container runtime: the FDK (stdlib only)."""\n\n'
         f'__version__ = "{version()}"\n'
     )
     return root
-
-
-def build_zipapp(out: Path) -> None:
-    """Write the executable hotwrap zipapp to ``out``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = stage(Path(tmp))
-        # .pyc beside each .py ("legacy" layout, the one zipimport reads) saves
-        # ~70 ms of compiling at every container start. Unchecked hash-based pycs
-        # need no timestamps; a different python3 rejects their magic number and
-        # falls back to the sources, which are kept.
-        compileall.compile_dir(
-            str(root),
-            quiet=1,
-            legacy=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        zipapp.create_archive(
-            tmp,
-            out,
-            interpreter="/usr/bin/env python3",
-            main="hotfn.hotwrap.__main__:main",
-            compressed=True,
-        )
-    out.chmod(0o755)
 
 
 def build_tree(dest: Path) -> None:
@@ -106,8 +76,8 @@ def link(dest: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``bundle.py zipapp OUT | tree DIR | link DIR``."""
-    commands = {"zipapp": build_zipapp, "tree": build_tree, "link": link}
+    """``bundle.py tree DIR | link DIR``."""
+    commands = {"tree": build_tree, "link": link}
     if len(argv) != 2 or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2

@@ -1,0 +1,3 @@
+module hotfn/hotwrap
+
+go 1.21
