@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotfn.agent.budget import MemoryBudget, machine_memory_mb
-from hotfn.agent.calls import CallLog, utcnow
-from hotfn.agent.cold import ColdRunner
-from hotfn.agent.context import AgentContext, iofs_base, log
-from hotfn.agent.generic import GenericPools
+from hotfn.agent.call_log import CallLog, utcnow
+from hotfn.agent.default_format import DefaultFormatRunner
+from hotfn.agent.generic_pools import GenericPools
 from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
+from hotfn.agent.shared import AgentContext, iofs_base, log
 from hotfn.agent.starts import ImageStart, SpecialiseStart, StartStrategy
 from hotfn.agent.transport import ConnectFailed
 from hotfn.config import Settings
@@ -35,7 +35,7 @@ from hotfn.errors import (
     InvalidFunctionResponse,
     ShuttingDown,
 )
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class Agent:
         # Loads a fn's target by id (the API server's ConfigCache.target): lets the
         # agent provision a fn's containers when it is created or changed.
         self.targets: Callable[[str], Awaitable[Target]] | None = None
-        self.cold = ColdRunner(self.ctx)
+        self.default_format = DefaultFormatRunner(self.ctx)
         self._pools: dict[str, HotPool] = {}  # fn id → current pool
         self._draining: set[HotPool] = set()  # old configurations still finishing
         self._metrics: dict[str, FnMetrics] = {}
@@ -175,7 +175,7 @@ class Agent:
         status = 500
         try:
             if fn.format == "default":
-                result = await self.cold.run(target, req, record, call_log, metrics)
+                result = await self.default_format.run(target, req, record, call_log, metrics)
             else:
                 result = await self._call_hot(target, req, record, call_log)
             status = 200

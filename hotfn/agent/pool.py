@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from hotfn.agent.container import HotContainer
-from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
 from hotfn.agent.handover import Waiters
 from hotfn.agent.metrics import FnMetrics
+from hotfn.agent.shared import AgentContext, cpu_count, int_setting, log
 from hotfn.agent.starts import StartStrategy
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
 from hotfn.types import (
@@ -243,7 +243,7 @@ class HotPool:
                     self._waiting_for_memory = True
                     self.ctx.budget.listen(self._memory_freed)
                 return
-            self._launch("cold")
+            self._launch("image")
             force = False  # one forced start per re-evaluation
 
     def _launch(self, start_path: str) -> HotContainer:
@@ -411,7 +411,7 @@ class Lease:
             record.queued_ms = (t1 - t0) * 1000
             pool.metrics.queue.observe(t1 - t0)
         if c.calls == 0 and c.inflight == 1:
-            # cold / specialized: the call waited for this start; provisioned /
+            # image / specialised: the call waited for this start; provisioned /
             # prewarmed: started ahead of it (start_ms says what that took).
             record.start_ms = c.start_ms
             record.start_path = c.start_path
