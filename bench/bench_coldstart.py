@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from hotfn.agent.agent import Agent  # noqa: E402
-from hotfn.agent.calls import new_call_id  # noqa: E402
+from hotfn.agent.call_log import new_call_id  # noqa: E402
 from hotfn.agent.httpstream import CallRequest  # noqa: E402
 from hotfn.config import Settings  # noqa: E402
 from hotfn.drivers.docker import DockerDriver  # noqa: E402
 from hotfn.store import tables  # noqa: E402
-from hotfn.store.calls import CallStore  # noqa: E402
+from hotfn.store.call_records import CallStore  # noqa: E402
 from hotfn.types import App, Fn, Target  # noqa: E402
 from tests.docker_support import build_image, ensure_images  # noqa: E402
 
@@ -79,7 +79,7 @@ async def wait_for(cond: Callable[[], bool]) -> None:
 
 async def first_call(agent: Agent, t: Target) -> tuple[float, str]:
     req = CallRequest(new_call_id(), "POST", "http://x/invoke", [], b"ping", False)
-    from hotfn.agent.calls import utcnow
+    from hotfn.agent.call_log import utcnow
     from hotfn.types import CallRecord
 
     record = CallRecord(req.call_id, t.fn.id, t.app.id, "queued", utcnow())
@@ -105,7 +105,7 @@ async def main(runs: int) -> None:
         await agent.start()
         pools = agent.generic
         assert pools is not None
-        results: dict[str, list[float]] = {"plain": [], "specialized": [], "provisioned": []}
+        results: dict[str, list[float]] = {"plain": [], "specialised": [], "provisioned": []}
         paths: dict[str, set[str]] = {k: set() for k in results}
         try:
             for _ in range(runs):
@@ -115,8 +115,8 @@ async def main(runs: int) -> None:
                 # Wait for the generic pool to be full again (it refills in the background).
                 await wait_for(lambda: len(pools.idle.get("python", [])) >= 2)
                 ms, path = await first_call(agent, target(image, {}))
-                results["specialized"].append(ms)
-                paths["specialized"].add(path)
+                results["specialised"].append(ms)
+                paths["specialised"].add(path)
                 t = target(image, {"hotfn.io/provisioned": 1, "hotfn.io/generic": False})
                 pool = await agent.provision(t)
                 assert pool is not None
@@ -143,7 +143,7 @@ async def main(runs: int) -> None:
             f"{name:<14}{','.join(sorted(paths[name])):<14}{med:>10.1f}{p90:>9.1f}"
             f"{med / plain:>9.2f}×"
         )
-    print("\ngoal: specialized ≤ 30 ms median (a container start ~300 ms; Fission ~100 ms)")
+    print("\ngoal: specialised ≤ 30 ms median (a container start ~300 ms; Fission ~100 ms)")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ from hotfn.api.app import create_app
 from hotfn.config import Settings
 from hotfn.drivers.base import Driver
 from hotfn.errors import HotfnError, NotFound
-from hotfn.runtime import Runtime
+from hotfn.server_state import Runtime
 from hotfn.store import Store
 from hotfn.store.cache import ConfigCache
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.store.db import Database
 from hotfn.types import ANNOTATION_PROVISIONED
 

@@ -128,5 +128,5 @@ class CallRecord:
     queued_ms: float | None = None
     start_ms: float | None = None
     run_ms: float | None = None
-    start_path: str | None = None  # "hot", "cold", ... how the container was obtained
+    start_path: str | None = None  # "hot", "image", ... how the container was obtained
     container_id: str | None = None

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotfn.agent.budget import MemoryBudget, machine_memory_mb
-from hotfn.agent.calls import CallLog, utcnow
-from hotfn.agent.cold import ColdRunner
-from hotfn.agent.context import AgentContext, iofs_base, log
-from hotfn.agent.generic import GenericPools
+from hotfn.agent.call_log import CallLog, utcnow
+from hotfn.agent.default_format import DefaultFormatRunner
+from hotfn.agent.generic_pools import GenericPools
 from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
+from hotfn.agent.pool_table import PoolTable
+from hotfn.agent.shared import AgentContext, iofs_base, log
 from hotfn.agent.starts import ImageStart, SpecialiseStart, StartStrategy
 from hotfn.agent.transport import ConnectFailed
 from hotfn.config import Settings
@@ -35,7 +36,7 @@ from hotfn.errors import (
     InvalidFunctionResponse,
     ShuttingDown,
 )
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
 
 if TYPE_CHECKING:
@@ -81,9 +82,8 @@ class Agent:
         # Loads a fn's target by id (the API server's ConfigCache.target): lets the
         # agent provision a fn's containers when it is created or changed.
         self.targets: Callable[[str], Awaitable[Target]] | None = None
-        self.cold = ColdRunner(self.ctx)
-        self._pools: dict[str, HotPool] = {}  # fn id → current pool
-        self._draining: set[HotPool] = set()  # old configurations still finishing
+        self.default_format = DefaultFormatRunner(self.ctx)
+        self._pools = PoolTable(self.ctx, self._starts)
         self._metrics: dict[str, FnMetrics] = {}
         self._accepting = False
         self._inflight = 0
@@ -127,12 +127,7 @@ class Agent:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for pool in [*self._pools.values(), *self._draining]:
-            pool.drain()
-            for c in list(pool.containers):
-                pool.retire(c)
-        self._pools.clear()
-        self._draining.clear()
+        self._pools.close()
         if self.generic is not None:
             await self.generic.shutdown()
         # Container removals (and anything else) in flight finish before we sweep.
@@ -175,7 +170,7 @@ class Agent:
         status = 500
         try:
             if fn.format == "default":
-                result = await self.cold.run(target, req, record, call_log, metrics)
+                result = await self.default_format.run(target, req, record, call_log, metrics)
             else:
                 result = await self._call_hot(target, req, record, call_log)
             status = 200
@@ -217,19 +212,7 @@ class Agent:
             await self.call(target, req, record)
 
     def _pool(self, target: Target) -> HotPool:
-        pool = self._pools.get(target.fn.id)
-        # The cache hands out the same Target until the fn changes: identity is the
-        # cheap check (Target.key hashes the whole configuration).
-        if pool is not None and (pool.target is target or pool.key == target.key):
-            if pool.target is not target:
-                pool.target = target  # same configuration, newer object
-            return pool
-        if pool is not None:
-            # The configuration changed: the old pool finishes its queue and goes.
-            self._retire_pool(pool)
-        metrics = self._metrics.get(target.fn.id) or FnMetrics(target.fn.id)
-        pool = self._pools[target.fn.id] = HotPool(target, self.ctx, self._starts, metrics)
-        return pool
+        return self._pools.get(target, self._metrics.get(target.fn.id))
 
     async def _call_hot(
         self, target: Target, req: CallRequest, record: CallRecord, call_log: CallLog
@@ -260,9 +243,7 @@ class Agent:
         Register with ``ConfigCache.add_listener``; the next call makes a new pool
         from the new configuration.
         """
-        pool = self._pools.pop(fn_id, None)
-        if pool is not None:
-            self._retire_pool(pool)
+        self._pools.drop(fn_id)
         if self.targets is not None and self._accepting:
             self.ctx.spawn(self._fn_known(fn_id))
 
@@ -306,22 +287,8 @@ class Agent:
         (provisioned ones for good)."""
         if target.fn.format != "http-stream":
             return 0
-        pool = self._pool(target)
-        count = max(1, min(count, pool.max_containers))
-        while len(pool.containers) < count and pool.start_ahead("prewarmed"):
-            pass
-        deadline = time.monotonic() + (wait_s or self.settings.hot_start_timeout)
-        while time.monotonic() < deadline:
-            ready = sum(1 for c in pool.containers if c.state in ("idle", "busy"))
-            if ready >= count or (not pool.starting and ready < count):
-                return ready
-            await asyncio.sleep(0.01)
-        return sum(1 for c in pool.containers if c.state in ("idle", "busy"))
-
-    def _retire_pool(self, pool: HotPool) -> None:
-        pool.drain()
-        if not pool.empty:
-            self._draining.add(pool)
+        wait_s = wait_s or self.settings.hot_start_timeout
+        return await self._pools.prewarm(target, count, wait_s, self._metrics.get(target.fn.id))
 
     def _reserve(self, mb: int, requester: object | None) -> bool:
         """Reserve ``mb`` for ``requester`` (a pool, or None for a default-format
@@ -339,22 +306,8 @@ class Agent:
         """Free memory: idle warm generic containers first, then other functions'
         idle containers, least recently used first."""
         freed = self.generic.evict(needed_mb) if self.generic is not None else 0
-        if freed >= needed_mb:
-            return freed
-        candidates = [
-            (c, pool)
-            for pool in [*self._pools.values(), *self._draining]
-            if pool is not requester
-            for c in pool.free
-            if c.inflight == 0 and c.state == "idle"
-        ]
-        candidates.sort(key=lambda item: item[0].last_used)
-        for c, pool in candidates:
-            if freed >= needed_mb:
-                break
-            freed += c.memory_mb
-            log.info("evicting idle container %s to free memory", c.name)
-            pool.retire(c)
+        if freed < needed_mb:
+            freed += self._pools.evict(needed_mb - freed, requester)
         return freed
 
     async def _tick_loop(self) -> None:
@@ -367,33 +320,23 @@ class Agent:
 
     def housekeeping(self) -> None:
         """Retire containers past their keep-alive; forget empty pools."""
-        now = time.monotonic()
         if self.generic is not None:
             self.generic.housekeeping()
-        for fn_id, pool in list(self._pools.items()):
-            pool.housekeeping(now)
-            if pool.empty and now - pool.last_used > 300:
-                del self._pools[fn_id]
-        for pool in list(self._draining):
-            if pool.empty:
-                self._draining.discard(pool)
+        self._pools.housekeeping(time.monotonic())
 
     # -- introspection (metrics, tests) ----------------------------------------
 
     def pools(self) -> list[HotPool]:
-        return [*self._pools.values(), *self._draining]
+        return self._pools.all()
 
     def memory_reserved_mb(self) -> int:
         return self.budget.used_mb
 
     def container_counts(self) -> Iterator[tuple[str, str, int]]:
-        for pool in self.pools():
-            for state, count in pool.counts().items():
-                yield pool.target.fn.id, state, count
+        return self._pools.container_counts()
 
     def queue_depths(self) -> Iterator[tuple[str, int]]:
-        for pool in self.pools():
-            yield pool.target.fn.id, len(pool.waiters)
+        return self._pools.queue_depths()
 
     @property
     def inflight(self) -> int:

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from hotfn.agent.calls import CallLog, deadline_after
-from hotfn.agent.context import AgentContext, log
+from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
+from hotfn.agent.shared import AgentContext, log
 from hotfn.agent.starts import LISTENER, Placement, StartStrategy
 from hotfn.agent.transport import BrokenResponse, ConnectFailed, ContainerClient, ResponseTooLarge
 from hotfn.drivers.base import IOFS_MOUNT, ExitStatus, LogLine
@@ -53,7 +53,7 @@ class HotContainer:
         ctx: AgentContext,
         starts: Sequence[StartStrategy],
         on_exit: Callable[[HotContainer], None],
-        start_path: str = "cold",
+        start_path: str = "image",
     ) -> None:
         self.target = target
         self.ctx = ctx
@@ -68,9 +68,9 @@ class HotContainer:
         self.memory_mb = target.fn.memory
         self.last_used = time.monotonic()
         self.created = self.last_used
-        # Why it was started: "cold" (a call needed it) or "provisioned"/"prewarmed"
-        # (ahead of calls); a call-started one that specialised a warm generic
-        # container says "specialized".
+        # Why it was started: "image" (a call needed it: an image start) or
+        # "provisioned"/"prewarmed" (ahead of calls); a call-started one that
+        # specialised a warm generic container says "specialised".
         self.start_path = start_path
         self.start_ms = 0.0
         self.calls = 0
@@ -118,8 +118,8 @@ class HotContainer:
         self.placement = placement
         self._tasks.append(asyncio.create_task(self._watch_exit(placement.id)))
         self._tasks.append(asyncio.create_task(self._follow_logs(placement.id)))
-        if placement.via == "generic" and self.start_path == "cold":
-            self.start_path = "specialized"
+        if placement.via == "generic" and self.start_path == "image":
+            self.start_path = "specialised"
         if placement.socket is not None:
             self.client = ContainerClient(placement.socket)
             self.start_ms = (time.perf_counter() - t0) * 1000

@@ -41,8 +41,8 @@ RUN_SECONDS = Histogram(
     "hotfn_call_run_seconds", "Time from container assignment to the function's answer.",
     ["fn"], registry=REGISTRY, buckets=_BUCKETS,
 )  # fmt: skip
-COLD_STARTS = Counter(
-    "hotfn_cold_starts_total", "Containers started, by fn, format and start path.",
+CONTAINER_STARTS = Counter(
+    "hotfn_container_starts_total", "Containers started, by fn, format and start path.",
     ["fn", "format", "path"], registry=REGISTRY,
 )  # fmt: skip
 
@@ -66,7 +66,7 @@ class FnMetrics:
 
     def started(self, fmt: str, path: str, seconds: float) -> None:
         START_SECONDS.labels(self.fn_id, fmt).observe(seconds)
-        COLD_STARTS.labels(self.fn_id, fmt, path).inc()
+        CONTAINER_STARTS.labels(self.fn_id, fmt, path).inc()
 
 
 class GaugeSource(Protocol):

@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from types import TracebackType
 
 from hotfn.agent.container import HotContainer
-from hotfn.agent.context import AgentContext, cpu_count, int_setting, log
+from hotfn.agent.growth import Growth
 from hotfn.agent.handover import Waiters
+from hotfn.agent.lease import Lease
 from hotfn.agent.metrics import FnMetrics
+from hotfn.agent.shared import AgentContext, cpu_count, int_setting, log
 from hotfn.agent.starts import StartStrategy
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
 from hotfn.types import (
@@ -38,9 +38,6 @@ from hotfn.types import (
     CallRecord,
     Target,
 )
-
-_EWMA = 0.2  # weight of the newest sample in running averages
-_DEFAULT_START_S = 0.5  # start-time guess before the pool has started anything
 
 
 class HotPool:
@@ -78,8 +75,7 @@ class HotPool:
         self.starting = 0
         self.waiters: Waiters[HotContainer] = Waiters()
         self.draining = False
-        self.avg_run_s: float | None = None
-        self.avg_start_s: float | None = None
+        self.growth = Growth()
         self.last_used = time.monotonic()
         self._waiting_for_memory = False
 
@@ -146,15 +142,12 @@ class HotPool:
         fut = self.waiters.enqueue()
         # One timer per waiter (no wrapper task): it re-evaluates growth when the
         # wait has lasted as long as a start, and ends the wait at max_queue_wait.
-        timer = loop.call_later(self._recheck_s(), self._waited, fut, loop.time())
+        timer = loop.call_later(self.growth.recheck_s(), self._waited, fut, loop.time())
         try:
             self._maybe_start()
             return await self.waiters.wait(fut, self.release)
         finally:
             timer.cancel()
-
-    def _recheck_s(self) -> float:
-        return max(self.avg_start_s or _DEFAULT_START_S, 0.05)
 
     def _waited(self, fut: asyncio.Future[HotContainer], since: float) -> None:
         """Timer of a waiter still queued (see ``acquire``)."""
@@ -174,7 +167,7 @@ class HotPool:
         # Waited as long as a start takes: the estimate was wrong (a call is much
         # slower than usual), so a new container is worth it now.
         self._maybe_start(force=True)
-        delay = min(self._recheck_s(), max(0.0, since + limit - loop.time()))
+        delay = min(self.growth.recheck_s(), max(0.0, since + limit - loop.time()))
         # Re-arm; the handle is not kept: _waited checks fut.done() first.
         loop.call_later(delay, self._waited, fut, since)
 
@@ -207,14 +200,9 @@ class HotPool:
         c.state = "busy"
         return self.waiters.hand_over(c)
 
-    def record_run(self, seconds: float) -> None:
-        avg = self.avg_run_s
-        self.avg_run_s = seconds if avg is None else avg + _EWMA * (seconds - avg)
-
     def _retry_after(self) -> int:
-        per_call = self.avg_run_s or 1.0
-        running = max(1, len(self.containers) - self.starting) * self.concurrency
-        return max(1, round(len(self.waiters) * per_call / running))
+        running = (len(self.containers) - self.starting) * self.concurrency
+        return self.growth.retry_after(len(self.waiters), running)
 
     # -- growth -----------------------------------------------------------------
 
@@ -224,17 +212,9 @@ class HotPool:
         total = len(self.containers)
         if total >= self.max_containers:
             return False
-        need = self.waiters.live()
+        running = (total - self.starting) * self.concurrency
         supply = self.starting * self.concurrency
-        if need <= supply:
-            return False
-        running = total - self.starting
-        if force or running == 0 or self.avg_run_s is None:
-            return True
-        # Would the queue beyond what starting containers absorb drain through the
-        # running containers before a new one could be ready?
-        expected_wait = (need - supply) / (running * self.concurrency) * self.avg_run_s
-        return expected_wait >= (self.avg_start_s or _DEFAULT_START_S)
+        return self.growth.worth_starting(self.waiters.live(), supply, running, force)
 
     def _maybe_start(self, force: bool = False) -> None:
         while self._should_start(force):
@@ -243,7 +223,7 @@ class HotPool:
                     self._waiting_for_memory = True
                     self.ctx.budget.listen(self._memory_freed)
                 return
-            self._launch("cold")
+            self._launch("image")
             force = False  # one forced start per re-evaluation
 
     def _launch(self, start_path: str) -> HotContainer:
@@ -290,8 +270,7 @@ class HotPool:
         self.starting -= 1
         start_s = c.start_ms / 1000
         self.metrics.started("http-stream", c.start_path, start_s)
-        avg = self.avg_start_s
-        self.avg_start_s = start_s if avg is None else avg + _EWMA * (start_s - avg)
+        self.growth.started(start_s)
         if c.exit is not None:  # died between becoming ready and now
             self.retire(c)
             self._maybe_start()
@@ -389,49 +368,3 @@ class HotPool:
                 out[c.state] += 1
         return out
 
-
-class Lease:
-    """One call's hold on a container of a pool (see :meth:`HotPool.lease`)."""
-
-    __slots__ = ("_c", "_first", "_pool", "_record", "_t1")
-
-    def __init__(self, pool: HotPool, record: CallRecord, first: bool) -> None:
-        self._pool = pool
-        self._record = record
-        self._first = first
-        self._t1 = 0.0
-
-    async def __aenter__(self) -> HotContainer:
-        pool, record = self._pool, self._record
-        t0 = time.perf_counter()
-        c = pool.try_acquire() or await pool.acquire()
-        self._c = c
-        self._t1 = t1 = time.perf_counter()
-        if self._first:
-            record.queued_ms = (t1 - t0) * 1000
-            pool.metrics.queue.observe(t1 - t0)
-        if c.calls == 0 and c.inflight == 1:
-            # cold / specialized: the call waited for this start; provisioned /
-            # prewarmed: started ahead of it (start_ms says what that took).
-            record.start_ms = c.start_ms
-            record.start_path = c.start_path
-        else:
-            record.start_path = "hot"
-        record.container_id = c.id
-        record.started_at = datetime.now(UTC)
-        return c
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        pool, c = self._pool, self._c
-        run = time.perf_counter() - self._t1
-        self._record.run_ms = run * 1000
-        pool.metrics.run.observe(run)
-        pool.record_run(run)
-        if not c.healthy:
-            pool.retire(c)
-        pool.release(c)

@@ -28,8 +28,8 @@ from typing import Any
 from hotfn.agent.images import ImagePuller
 from hotfn.drivers.base import (
     LABEL_FN,
-    ColdResult,
     ContainerSpec,
+    DefaultFormatResult,
     Driver,
     ExitStatus,
     HistoryEntry,
@@ -122,17 +122,17 @@ class PullingDriver:
         self._started(cid, spec, waited)
         return cid
 
-    async def run_cold(
+    async def run_default_format(
         self, spec: ContainerSpec, stdin: bytes, time_limit: float, stderr_limit: int = 64 * 1024
-    ) -> ColdResult:
+    ) -> DefaultFormatResult:
         self.puller.used(spec.image)
         try:
-            return await self.inner.run_cold(spec, stdin, time_limit, stderr_limit)
+            return await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
         except ImageNotFound:
             if not self.puller.allows(spec.image):
                 raise
             waited = await self._pull_for(spec)
-        result = await self.inner.run_cold(spec, stdin, time_limit, stderr_limit)
+        result = await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
         # The caller's start time is the pull plus the container's start.
         return dataclasses.replace(result, start_ms=result.start_ms + waited * 1000)
 

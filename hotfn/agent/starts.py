@@ -4,8 +4,8 @@ A :class:`~hotfn.agent.container.HotContainer` tries its pool's strategies in or
 and runs where the first one places it:
 
 - :class:`SpecialiseStart` takes a warm generic runtime container
-  (:mod:`hotfn.agent.generic`) and specialises it into the fn's, when the fn's image
-  allows it (:mod:`hotfn.agent.specialize`); it declines (None) when it cannot, and a
+  (:mod:`hotfn.agent.generic_pools`) and specialises it into the fn's, when the fn's image
+  allows it (:mod:`hotfn.agent.specialise`); it declines (None) when it cannot, and a
   specialisation that fails is undone here, so the container never sees it;
 - :class:`ImageStart` starts a new container from the fn's image (always places).
 
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from hotfn.agent.context import AgentContext, log
-from hotfn.agent.generic import (
+from hotfn.agent.generic_pools import (
     GenericContainer,
     GenericPools,
     SpecialiseFailed,
@@ -32,7 +31,8 @@ from hotfn.agent.generic import (
     specialise_env,
 )
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
-from hotfn.agent.specialize import CODE_DIR, install_code
+from hotfn.agent.shared import AgentContext, log
+from hotfn.agent.specialise import CODE_DIR, install_code
 from hotfn.drivers.base import IOFS_MOUNT, ContainerSpec
 from hotfn.errors import HotfnError
 from hotfn.types import Target

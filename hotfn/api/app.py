@@ -66,9 +66,9 @@ def create_app(lifespan: Lifespan) -> FastAPI:
 
 def _install_calls(app: FastAPI) -> None:
     """Invoke, trigger and call-record routes (the agent's side of the API)."""
-    from hotfn.api import calls, invoke
+    from hotfn.api import call_history, invoke
 
-    app.include_router(calls.router)
+    app.include_router(call_history.router)
     # Outermost: calls skip the management API's routing and middleware (~70 µs).
     app.add_middleware(invoke.FastPaths)
     app.add_route("/invoke/{fn_id}", invoke.invoke, methods=["POST"], include_in_schema=False)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hotfn.agent.calls import new_call_id
+from hotfn.agent.call_log import new_call_id
 from hotfn.agent.httpstream import (
     CallRequest,
     RawHeaders,
@@ -27,7 +27,7 @@ from hotfn.api.auth import call_allowed
 from hotfn.api.errors import error_response
 from hotfn.api.limits import body_limit, read_body, response_limit, scan_headers
 from hotfn.errors import HotfnError, Unauthorized
-from hotfn.runtime import Runtime
+from hotfn.server_state import Runtime
 from hotfn.types import Target
 
 # Statuses whose responses must not have a body (RFC 9110).

@@ -20,7 +20,7 @@ from __future__ import annotations
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from hotfn.agent.context import int_setting
+from hotfn.agent.shared import int_setting
 from hotfn.config import Settings
 from hotfn.errors import HeadersTooLarge, PayloadTooLarge
 from hotfn.types import Target

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from hotfn.runtime import Runtime
+from hotfn.server_state import Runtime
 from hotfn.store import Store
 from hotfn.types import HTTP_ENDPOINT, INVOKE_ENDPOINT, App, Fn, Trigger
 

@@ -59,15 +59,16 @@ def note(message: str) -> None:
 
 
 @dataclass
-class Settings:
-    """Global options, set by the main callback before any command runs."""
+class CliOptions:
+    """The CLI's global options (not the server's ``hotfn.config.Settings``), set by
+    the main callback before any command runs."""
 
     api_url: str = DEFAULT_API_URL
     token: str | None = None  # sent as "Authorization: Bearer" (the server's HOTFN_TOKEN)
     verbose: bool = False
 
 
-SETTINGS = Settings()
+SETTINGS = CliOptions()
 
 
 def api_url_from_env() -> str:

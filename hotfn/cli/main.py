@@ -25,7 +25,7 @@ from hotfn.cli import fns as _fns  # noqa: F401
 from hotfn.cli import triggers as _triggers  # noqa: F401
 from hotfn.cli import verbs
 from hotfn.cli.build import build
-from hotfn.cli.calls import calls, logs
+from hotfn.cli.calls_cmd import calls, logs
 from hotfn.cli.common import EXIT_FAILED, EXIT_USAGE, SETTINGS, CliError, api_url_from_env
 from hotfn.cli.config_cmd import config
 from hotfn.cli.deploy import deploy

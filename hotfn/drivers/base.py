@@ -16,7 +16,7 @@ Engine API) and ``hotfn.drivers.fake.FakeDriver`` (in-process, for unit tests).
 Hot containers are started from a :class:`ContainerSpec` and then talked to by the
 agent over the unix socket the function creates in ``spec.iofs_dir``; the driver only
 starts, watches and removes them. Cold ("default" format) calls are one driver call,
-:meth:`Driver.run_cold`, because feeding stdin, closing it and reading stdout to the
+:meth:`Driver.run_default_format`, because feeding stdin, closing it and reading stdout to the
 end is engine plumbing the agent should not know about.
 """
 
@@ -34,7 +34,7 @@ from hotfn.drivers.registry import RegistryAuth
 LABEL_MANAGED = "io.hotfn.managed"  # always "1"
 LABEL_INSTANCE = "io.hotfn.instance"  # Settings.instance of the server that made it
 LABEL_FN = "io.hotfn.fn"  # fn id
-LABEL_KIND = "io.hotfn.kind"  # "hot" | "cold"
+LABEL_KIND = "io.hotfn.kind"  # "hot" | "default" (a default-format run)
 
 # Where the agent's per-container iofs directory appears inside the container.
 IOFS_MOUNT = "/tmp/iofs"
@@ -99,8 +99,8 @@ class ExitStatus:
 
 
 @dataclass(frozen=True)
-class ColdResult:
-    """The outcome of one cold run (:meth:`Driver.run_cold`).
+class DefaultFormatResult:
+    """The outcome of one cold run (:meth:`Driver.run_default_format`).
 
     ``stdout`` is everything the container wrote to stdout, however large, including
     output written after stdin was closed. ``stderr`` is bounded by the caller's
@@ -249,13 +249,13 @@ class Driver(Protocol):
         """Force-remove every container carrying all of ``labels``; return how many."""
         ...
 
-    async def run_cold(
+    async def run_default_format(
         self,
         spec: ContainerSpec,
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
-    ) -> ColdResult:
+    ) -> DefaultFormatResult:
         """Run one cold ("default" format) call and remove the container.
 
         Create with stdin open, attach stdin/stdout/stderr, start, write ``stdin``,

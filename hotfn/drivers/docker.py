@@ -41,8 +41,8 @@ from aiodocker.exceptions import DockerError
 from hotfn.drivers.base import (
     LABEL_KIND,
     LABEL_MANAGED,
-    ColdResult,
     ContainerSpec,
+    DefaultFormatResult,
     Driver,
     ExitStatus,
     HistoryEntry,
@@ -198,7 +198,7 @@ class DockerDriver:
 
     # -- hot containers ----------------------------------------------------------------
 
-    async def _create(self, spec: ContainerSpec, kind: Literal["hot", "cold"]) -> str:
+    async def _create(self, spec: ContainerSpec, kind: Literal["hot", "default"]) -> str:
         config = container_config(spec, kind)
         with engine_errors(f"create container {spec.name}", image=spec.image):
             container = await self._client().containers.create(config, name=spec.name)
@@ -343,15 +343,15 @@ class DockerDriver:
 
     # -- cold runs -----------------------------------------------------------------------
 
-    async def run_cold(
+    async def run_default_format(
         self,
         spec: ContainerSpec,
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
-    ) -> ColdResult:
+    ) -> DefaultFormatResult:
         t0 = time.perf_counter()
-        container_id = await self._create(spec, "cold")
+        container_id = await self._create(spec, "default")
         try:
             with engine_errors("attach to a container"):
                 attach = await AttachStream.open(self.socket_path, container_id)
@@ -375,7 +375,7 @@ class DockerDriver:
         stderr_limit: int,
         t0: float,
         started: float,
-    ) -> ColdResult:
+    ) -> DefaultFormatResult:
         """Feed stdin, read output to EOF and wait, all within ``time_limit``."""
         stdout: list[bytes] = []
         stderr = bytearray()
@@ -402,7 +402,7 @@ class DockerDriver:
             for task in (feed, waiter):
                 task.cancel()
             await asyncio.gather(feed, waiter, return_exceptions=True)
-        return ColdResult(
+        return DefaultFormatResult(
             exit_code=exit_code,
             stdout=b"".join(stdout),
             stderr=bytes(stderr),

@@ -94,7 +94,7 @@ def pull_errors(image: str) -> Iterator[None]:
         raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
 
 
-def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[str, Any]:
+def container_config(spec: ContainerSpec, kind: Literal["hot", "default"]) -> dict[str, Any]:
     """The Engine API body that creates ``spec``'s container (hardening included).
 
     Cold containers get their stdin attached and closed after the body
@@ -110,7 +110,7 @@ def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[
         "MemorySwap": memory,
         "LogConfig": (
             {"Type": "none", "Config": {}}
-            if kind == "cold"
+            if kind == "default"
             else {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
         ),
     }
@@ -150,7 +150,7 @@ def container_config(spec: ContainerSpec, kind: Literal["hot", "cold"]) -> dict[
         config["Cmd"] = list(spec.cmd)
     if spec.entrypoint is not None:
         config["Entrypoint"] = list(spec.entrypoint)
-    if kind == "cold":
+    if kind == "default":
         config.update(
             AttachStdin=True, AttachStdout=True, AttachStderr=True, OpenStdin=True, StdinOnce=True
         )

@@ -25,7 +25,7 @@ A container started with ``--generic`` in its entrypoint plays hotfn's generic
 loader: it waits for one specialise request on ``generic.sock`` and becomes the
 function it names if the code is in its ``/function`` mount.
 
-Cold runs (:meth:`FakeDriver.run_cold`) answer ``Hello <stdin> from Fake!`` on stdout,
+Cold runs (:meth:`FakeDriver.run_default_format`) answer ``Hello <stdin> from Fake!`` on stdout,
 or obey ``sleep:<s>``, ``exit:<n>``, ``oom``, ``big:<n>`` (n bytes of output) and
 ``stderr:<text>``.
 """
@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Literal
 
 from hotfn.drivers.base import (
-    ColdResult,
     ContainerSpec,
+    DefaultFormatResult,
     ExitStatus,
     HistoryEntry,
     ImageInfo,
@@ -116,10 +116,10 @@ class FakeDriver:
         self.images: dict[str, FakeImage] = dict(images or {"fake/echo": FakeImage()})
         self.containers: dict[str, FakeContainer] = {}
         self.started = 0  # hot containers started
-        self.cold_runs = 0
+        self.default_format_runs = 0
         self.removed: list[str] = []
         self.down = False  # True: every call raises EngineUnavailable
-        self.cold_specs: list[ContainerSpec] = []
+        self.default_format_specs: list[ContainerSpec] = []
         self.exports = 0  # export_dir calls
         self.updates: list[tuple[str, int]] = []  # update_memory calls
         # A registry: images that pull() copies into ``images``.
@@ -397,17 +397,17 @@ class FakeDriver:
             await self.remove(cid)
         return len(ids)
 
-    async def run_cold(
+    async def run_default_format(
         self,
         spec: ContainerSpec,
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
-    ) -> ColdResult:
+    ) -> DefaultFormatResult:
         self._check()
         self._image(spec.image)
-        self.cold_runs += 1
-        self.cold_specs.append(spec)
+        self.default_format_runs += 1
+        self.default_format_specs.append(spec)
         cid = self._new_id()
         t0 = time.perf_counter()
         text = stdin.decode(errors="replace")
@@ -417,7 +417,7 @@ class FakeDriver:
                 if text.startswith("sleep:"):
                     await asyncio.sleep(float(text[6:]))
         except TimeoutError:
-            return ColdResult(None, b"", b"", timed_out=True, container_id=cid, run_ms=0)
+            return DefaultFormatResult(None, b"", b"", timed_out=True, container_id=cid, run_ms=0)
         if text.startswith("exit:"):
             code, out, err = int(text[5:]), b"partial", b"something went wrong\n"
         elif text == "oom":
@@ -427,7 +427,7 @@ class FakeDriver:
         elif text.startswith("stderr:"):
             err = text[7:].encode() + b"\n"
         run_ms = (time.perf_counter() - t0) * 1000
-        return ColdResult(
+        return DefaultFormatResult(
             code, out, err[:stderr_limit], oom_killed=oom, container_id=cid, run_ms=run_ms
         )
 

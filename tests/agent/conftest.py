@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from hotfn.agent.agent import Agent
-from hotfn.agent.calls import new_call_id
+from hotfn.agent.call_log import new_call_id
 from hotfn.agent.httpstream import CallRequest
 from hotfn.config import Settings
 from hotfn.drivers.fake import FakeDriver, FakeImage
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.store.db import Database
 from hotfn.types import App, Fn, Target
 from tests.server_support import sqlite_database

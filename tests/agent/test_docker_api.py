@@ -86,7 +86,7 @@ async def test_detached_202_then_recorded(client: httpx.AsyncClient, make_fn: Ma
         if rec["status"] not in ("queued", "running"):
             break
         await asyncio.sleep(0.05)
-    assert rec["status"] == "success" and rec["start_path"] == "cold"
+    assert rec["status"] == "success" and rec["start_path"] == "image"
     await asyncio.sleep(0.5)
     log = (await client.get(f"/v2/fns/{fn['id']}/calls/{call_id}/log")).json()
     assert "bg" in log["log"]["log"]

@@ -155,7 +155,7 @@ async def test_calls_api_lists_gets_and_logs(
     assert [c["id"] for c in listing["items"]] == ids[::-1]
     assert listing["next_cursor"] is None
     first = (await client.get(f"/v2/fns/{fn['id']}/calls/{ids[0]}")).json()
-    assert first["status"] == "success" and first["start_path"] == "cold"
+    assert first["status"] == "success" and first["start_path"] == "image"
     assert first["queued_ms"] >= 0 and first["run_ms"] > 0
     failed = (await client.get(f"/v2/fns/{fn['id']}/calls/{ids[1]}")).json()
     assert failed["status"] == "error" and failed["http_status"] == 502

@@ -135,14 +135,14 @@ def test_config_without_hardening_and_cold_stdin() -> None:
         no_new_privileges=False, pids_limit=None, nofile=None,
     )  # fmt: skip
     cfg = container_config(
-        ContainerSpec(name="n", image="i", hardening=bare, network_mode="none"), "cold"
+        ContainerSpec(name="n", image="i", hardening=bare, network_mode="none"), "default"
     )
     host = cfg["HostConfig"]
     for key in ("CapDrop", "SecurityOpt", "PidsLimit", "Ulimits", "Tmpfs", "Mounts"):
         assert key not in host
     assert "User" not in cfg and host["NetworkMode"] == "none"
     assert cfg["OpenStdin"] and cfg["StdinOnce"] and cfg["AttachStdin"]
-    assert cfg["Labels"][LABEL_KIND] == "cold"
+    assert cfg["Labels"][LABEL_KIND] == "default"
 
 
 async def test_unreachable_engine_is_engine_unavailable(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ async def test_unreachable_engine_is_engine_unavailable(tmp_path: Path) -> None:
         with pytest.raises(EngineUnavailable):
             await drv.ping()
         with pytest.raises(EngineUnavailable):
-            await drv.run_cold(ContainerSpec(name="x", image=BASE_IMAGE), b"", 5)
+            await drv.run_default_format(ContainerSpec(name="x", image=BASE_IMAGE), b"", 5)
         with pytest.raises(EngineUnavailable):
             await drv.list_labelled({"a": "b"})
         with pytest.raises(EngineUnavailable):
@@ -210,7 +210,7 @@ echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)"
 async def test_hardening_visible_inside_the_container(
     driver: DockerDriver, spec: SpecFactory
 ) -> None:
-    res = await driver.run_cold(spec("sh", "-c", HARDENING_PROBE, memory_mb=96), b"", 20)
+    res = await driver.run_default_format(spec("sh", "-c", HARDENING_PROBE, memory_mb=96), b"", 20)
     assert res.exit_code == 0, res.stderr
     seen = dict(line.split("=", 1) for line in res.stdout.decode().splitlines())
     assert seen["uid"] == "1000" and seen["gid"] == "1000"
@@ -248,7 +248,7 @@ async def test_engine_side_limits_of_a_hot_container(
 
 @docker_only
 async def test_cold_echo_through_cat(driver: DockerDriver, spec: SpecFactory) -> None:
-    res = await driver.run_cold(spec("cat"), b"hello \x00 world", 20)
+    res = await driver.run_default_format(spec("cat"), b"hello \x00 world", 20)
     assert (res.exit_code, res.stdout, res.stderr) == (0, b"hello \x00 world", b"")
     assert not res.timed_out and not res.oom_killed
     assert res.start_ms > 0 and res.run_ms > 0
@@ -257,7 +257,7 @@ async def test_cold_echo_through_cat(driver: DockerDriver, spec: SpecFactory) ->
 
 @docker_only
 async def test_cold_empty_stdin(driver: DockerDriver, spec: SpecFactory) -> None:
-    res = await driver.run_cold(spec("sh", "-c", "wc -c"), b"", 20)
+    res = await driver.run_default_format(spec("sh", "-c", "wc -c"), b"", 20)
     assert res.stdout.strip() == b"0"
 
 
@@ -270,7 +270,7 @@ async def test_cold_image_cmd_and_build_image_helper(
     t0 = time.monotonic()
     assert build_image(tag, dockerfile, {"hello.txt": b"hi there\n"}) == tag  # cached
     assert time.monotonic() - t0 < 0.5
-    res = await driver.run_cold(spec(image=tag), b"ignored", 20)
+    res = await driver.run_default_format(spec(image=tag), b"ignored", 20)
     assert res.stdout == b"hi there\n"
     info = await driver.inspect_image(tag)
     assert info.id.startswith("sha256:") and info.size > 0 and info.user == ""
@@ -279,7 +279,8 @@ async def test_cold_image_cmd_and_build_image_helper(
 @docker_only
 async def test_cold_10mb_output(driver: DockerDriver, spec: SpecFactory) -> None:
     size = 10 * MB + 3
-    res = await driver.run_cold(spec("sh", "-c", f"head -c {size} /dev/zero | tr '\\0' y"), b"", 60)
+    cmd = f"head -c {size} /dev/zero | tr '\\0' y"
+    res = await driver.run_default_format(spec("sh", "-c", cmd), b"", 60)
     assert res.exit_code == 0
     assert len(res.stdout) == size and res.stdout.count(b"y") == size
 
@@ -287,28 +288,29 @@ async def test_cold_10mb_output(driver: DockerDriver, spec: SpecFactory) -> None
 @docker_only
 async def test_cold_10mb_in_and_out(driver: DockerDriver, spec: SpecFactory) -> None:
     body = os.urandom(10 * MB)
-    res = await driver.run_cold(spec("cat"), body, 60)
+    res = await driver.run_default_format(spec("cat"), body, 60)
     assert res.exit_code == 0 and res.stdout == body
 
 
 @docker_only
 async def test_cold_output_after_stdin_closed(driver: DockerDriver, spec: SpecFactory) -> None:
     script = "cat >/dev/null; sleep 0.2; echo late; head -c 3000000 /dev/zero"
-    res = await driver.run_cold(spec("sh", "-c", script), b"x" * 200_000, 20)
+    res = await driver.run_default_format(spec("sh", "-c", script), b"x" * 200_000, 20)
     assert res.exit_code == 0
     assert res.stdout.startswith(b"late\n") and len(res.stdout) == 5 + 3_000_000
 
 
 @docker_only
 async def test_cold_nonzero_exit_and_stderr(driver: DockerDriver, spec: SpecFactory) -> None:
-    res = await driver.run_cold(spec("sh", "-c", "echo out; echo went wrong >&2; exit 7"), b"", 20)
+    cmd = "echo out; echo went wrong >&2; exit 7"
+    res = await driver.run_default_format(spec("sh", "-c", cmd), b"", 20)
     assert (res.exit_code, res.stdout, res.stderr) == (7, b"out\n", b"went wrong\n")
     assert not res.oom_killed and not res.timed_out
 
 
 @docker_only
 async def test_cold_stderr_is_bounded(driver: DockerDriver, spec: SpecFactory) -> None:
-    res = await driver.run_cold(
+    res = await driver.run_default_format(
         spec("sh", "-c", "head -c 100000 /dev/zero | tr '\\0' e >&2; echo done"), b"", 20, 1000
     )
     assert res.stderr == b"e" * 1000 and res.stdout == b"done\n"
@@ -317,7 +319,7 @@ async def test_cold_stderr_is_bounded(driver: DockerDriver, spec: SpecFactory) -
 @docker_only
 async def test_cold_timeout_kills_and_removes(driver: DockerDriver, spec: SpecFactory) -> None:
     t0 = time.monotonic()
-    res = await driver.run_cold(spec("sh", "-c", "echo started; sleep 60"), b"", 1.0)
+    res = await driver.run_default_format(spec("sh", "-c", "echo started; sleep 60"), b"", 1.0)
     assert time.monotonic() - t0 < 5
     assert res.timed_out and res.exit_code is None
     assert res.stdout == b"started\n"
@@ -330,10 +332,10 @@ async def test_cold_cancelled_run_is_removed(
     driver: DockerDriver, spec: SpecFactory, engine: str
 ) -> None:
     s = spec("sleep", "60")
-    task = asyncio.create_task(driver.run_cold(s, b"", 30))
+    task = asyncio.create_task(driver.run_default_format(s, b"", 30))
     for _ in range(100):
         await asyncio.sleep(0.05)
-        if containers_with({TEST_LABEL: engine, "io.hotfn.kind": "cold"}):
+        if containers_with({TEST_LABEL: engine, "io.hotfn.kind": "default"}):
             break
     await asyncio.sleep(0.3)
     task.cancel()
@@ -345,7 +347,7 @@ async def test_cold_cancelled_run_is_removed(
 @docker_only
 async def test_cold_oom_is_detected(driver: DockerDriver, spec: SpecFactory) -> None:
     hog = "s = 'x' * (400 * 1024 * 1024); print(len(s))"
-    res = await driver.run_cold(spec("python3", "-c", hog, memory_mb=48), b"", 30)
+    res = await driver.run_default_format(spec("python3", "-c", hog, memory_mb=48), b"", 30)
     assert res.oom_killed, res
     assert res.exit_code == 137 and res.stdout == b""
 
@@ -353,7 +355,7 @@ async def test_cold_oom_is_detected(driver: DockerDriver, spec: SpecFactory) -> 
 @docker_only
 async def test_cold_concurrent_runs(driver: DockerDriver, spec: SpecFactory) -> None:
     bodies = [f"call {i}".encode() for i in range(4)]
-    results = await asyncio.gather(*(driver.run_cold(spec("cat"), b, 30) for b in bodies))
+    results = await asyncio.gather(*(driver.run_default_format(spec("cat"), b, 30) for b in bodies))
     assert [r.stdout for r in results] == bodies
 
 
@@ -362,7 +364,7 @@ async def test_missing_image_fails_fast(driver: DockerDriver, spec: SpecFactory)
     missing = "hotfn-test/does-not-exist:nope"
     t0 = time.monotonic()
     with pytest.raises(ImageNotFound) as err:
-        await driver.run_cold(spec(image=missing), b"", 20)
+        await driver.run_default_format(spec(image=missing), b"", 20)
     assert missing in err.value.message  # the engine's own message
     with pytest.raises(ImageNotFound):
         await driver.start(spec(image=missing))
@@ -501,7 +503,7 @@ async def test_labels_list_and_remove_leftovers(
     assert labels[LABEL_MANAGED] == "1" and labels[LABEL_KIND] == "hot"
     assert labels[TEST_LABEL] == engine
     assert sorted(await driver.list_labelled(mine)) == sorted([*ids, cold_exited])
-    assert await driver.list_labelled({**mine, LABEL_KIND: "cold"}) == []
+    assert await driver.list_labelled({**mine, LABEL_KIND: "default"}) == []
     assert await driver.remove_labelled(mine) == 3
     assert await driver.list_labelled(mine) == []
     assert not any(exists(i) for i in ids)

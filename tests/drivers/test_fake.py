@@ -66,7 +66,7 @@ async def test_labels_and_errors() -> None:
 
 async def test_cold_run() -> None:
     drv = FakeDriver()
-    res = await drv.run_cold(ContainerSpec(name="c", image="fake/echo"), b"Z", 5)
+    res = await drv.run_default_format(ContainerSpec(name="c", image="fake/echo"), b"Z", 5)
     assert res.exit_code == 0 and res.stdout == b"Hello Z from Fake!\n"
-    res = await drv.run_cold(ContainerSpec(name="c", image="fake/echo"), b"sleep:5", 0.1)
+    res = await drv.run_default_format(ContainerSpec(name="c", image="fake/echo"), b"sleep:5", 0.1)
     assert res.timed_out and res.exit_code is None

@@ -50,7 +50,7 @@ def test_default_format_runs_a_new_container_per_call(
         call_ids.append(resp.headers["fn-call-id"])
     records = e2e.calls(fn["id"])
     ours = [records[call_id] for call_id in call_ids]
-    assert all(rec["status"] == "success" and rec["start_path"] == "cold" for rec in ours)
+    assert all(rec["status"] == "success" and rec["start_path"] == "image" for rec in ours)
     containers = {rec["container_id"] for rec in ours}
     assert len(containers) == len(call_ids) and None not in containers
     # Each cold container is removed once its call is answered.

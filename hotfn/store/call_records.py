@@ -30,7 +30,7 @@ from hotfn.store import tables
 from hotfn.store.common import decode_cursor, encode_cursor, page_size
 from hotfn.types import CallRecord
 
-log = logging.getLogger("hotfn.store.calls")
+log = logging.getLogger("hotfn.store.call_records")
 
 _MAX_PENDING = 20_000  # records kept in memory while the database is unreachable
 _PRUNE_EVERY_S = 60.0
@@ -41,7 +41,7 @@ _FIELDS = (
 
 
 class LogSource(Protocol):
-    """A call's log as the agent keeps it (``hotfn.agent.calls.CallLog``)."""
+    """A call's log as the agent keeps it (``hotfn.agent.call_log.CallLog``)."""
 
     def text(self) -> str: ...
 

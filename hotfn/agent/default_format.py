@@ -1,4 +1,4 @@
-"""Default-format ("cold") calls: one container per call (design.md §3).
+"""Default-format calls: one container per call (design.md §3).
 
 The body goes to the container's stdin, stdin is closed, stdout is the response;
 exit code 0 → 200, non-zero → 502 with the code in the message and stderr in the
@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hotfn.agent.calls import CallLog, deadline_after
-from hotfn.agent.context import AgentContext, cpu_count, int_setting
+from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.handover import Waiters
 from hotfn.agent.httpstream import CallRequest, CallResult, canonical
 from hotfn.agent.metrics import FnMetrics
+from hotfn.agent.shared import AgentContext, cpu_count, int_setting
 from hotfn.drivers.base import ContainerSpec
 from hotfn.errors import FunctionFailed, FunctionTimeout, OutOfMemory, ResponseTooLarge, TooBusy
 from hotfn.types import ANNOTATION_MAX_CONTAINERS, CallRecord, Target
@@ -50,7 +50,7 @@ class _Limiter:
             self.running -= 1
 
 
-def cold_env(ctx: AgentContext, target: Target, req: CallRequest) -> dict[str, str]:
+def default_format_env(ctx: AgentContext, target: Target, req: CallRequest) -> dict[str, str]:
     """Config + the per-call environment of §3."""
     env = ctx.base_env(target, "default")
     env["FN_CALL_ID"] = req.call_id
@@ -63,7 +63,7 @@ def cold_env(ctx: AgentContext, target: Target, req: CallRequest) -> dict[str, s
     return env
 
 
-class ColdRunner:
+class DefaultFormatRunner:
     """Runs default-format calls."""
 
     def __init__(self, ctx: AgentContext) -> None:
@@ -106,25 +106,25 @@ class ColdRunner:
                 record.queued_ms = queued * 1000
                 metrics.queue.observe(queued)
                 spec = ContainerSpec(
-                    name=self.ctx.container_name(fn.id, "cold"),
+                    name=self.ctx.container_name(fn.id, "default"),
                     image=fn.image,
-                    env=cold_env(self.ctx, target, req),
-                    labels=self.ctx.container_labels(fn.id, "cold"),
+                    env=default_format_env(self.ctx, target, req),
+                    labels=self.ctx.container_labels(fn.id, "default"),
                     memory_mb=fn.memory,
                     network_mode=self.ctx.network_mode(target),
                 )
-                result = await self.ctx.driver.run_cold(
+                result = await self.ctx.driver.run_default_format(
                     spec, req.body, float(fn.timeout), settings.call_log_max_bytes
                 )
             finally:
                 self.ctx.budget.release(fn.memory)
         finally:
             limiter.release()
-        record.start_path = "cold"
+        record.start_path = "image"
         record.container_id = result.container_id or None
         record.start_ms = result.start_ms
         record.run_ms = result.run_ms
-        metrics.started("default", "cold", result.start_ms / 1000)
+        metrics.started("default", "image", result.start_ms / 1000)
         metrics.run.observe(result.run_ms / 1000)
         if result.stderr:
             log.add_bytes("stderr", result.stderr)

@@ -7,7 +7,7 @@ container, reserve ``generic_memory_mb`` each in the memory budget (never evicti
 anything to do so: the pool only fills free memory, and is the first thing evicted
 when a function needs room), and are refilled in the background.
 
-On a cold start of a function whose image qualifies (:mod:`hotfn.agent.specialize`),
+On a cold start of a function whose image qualifies (:mod:`hotfn.agent.specialise`),
 :class:`~hotfn.agent.starts.SpecialiseStart` takes one instead of starting a new
 container and *specialises* it: the code goes into its ``/function`` mount,
 its memory limit becomes the fn's (live update), and the loader gets the fn's
@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from hotfn.agent.context import AgentContext, log
 from hotfn.agent.readiness import wait_for_socket
-from hotfn.agent.specialize import CODE_DIR, LABEL_RUNTIME, Plan, Planner, RuntimeImage
+from hotfn.agent.shared import AgentContext, log
+from hotfn.agent.specialise import CODE_DIR, LABEL_RUNTIME, Plan, Planner, RuntimeImage
 from hotfn.drivers.base import LABEL_FN, ContainerSpec, ExitStatus, Mount
 from hotfn.errors import HotfnError
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hotfn.agent.calls import CallLog, new_call_id
+from hotfn.agent.call_log import CallLog, new_call_id
 from hotfn.config import Settings
 from hotfn.errors import NotFound
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.types import CallRecord
 from tests.server_support import sqlite_database
 

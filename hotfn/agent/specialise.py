@@ -30,7 +30,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotfn.agent.context import AgentContext, log
+from hotfn.agent.shared import AgentContext, log
 from hotfn.drivers.base import HistoryEntry, ImageInfo
 from hotfn.errors import HotfnError
 from hotfn.types import ANNOTATION_GENERIC, Target

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hotfn.agent.agent import Agent
     from hotfn.store import Store
     from hotfn.store.cache import ConfigCache
-    from hotfn.store.calls import CallStore
+    from hotfn.store.call_records import CallStore
     from hotfn.store.db import Database
 
 

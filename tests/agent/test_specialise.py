@@ -11,7 +11,7 @@ from typing import Any
 from hotfn.agent.agent import Agent
 from hotfn.agent.histogram import HybridPolicy
 from hotfn.agent.keepalive import AdaptiveKeepAlive
-from hotfn.agent.specialize import _copy_destination, fdk_argv, only_code_added
+from hotfn.agent.specialise import _copy_destination, fdk_argv, only_code_added
 from hotfn.drivers.base import HistoryEntry
 from hotfn.drivers.fake import FakeImage
 from hotfn.types import CallRecord, Target
@@ -82,7 +82,7 @@ async def call(agent: Agent, target: Target, body: str = "hi") -> tuple[Any, Cal
 
 
 def _now() -> Any:
-    from hotfn.agent.calls import utcnow
+    from hotfn.agent.call_log import utcnow
 
     return utcnow()
 
@@ -126,7 +126,7 @@ async def test_first_call_specialises_a_generic_container(
     env = json.loads(result.body)
     assert env["GREETING"] == "hello" and env["FROM_IMAGE"] == "yes"
     assert env["FN_FN_ID"] == target.fn.id and env["FN_MEMORY"] == "256"
-    assert record.start_path == "specialized" and record.container_id in generic_ids
+    assert record.start_path == "specialised" and record.container_id in generic_ids
     cid = record.container_id
     assert drv.containers[cid].specialised is not None
     assert drv.containers[cid].specialised["argv"] == ["/function/func.py", "handler"]
@@ -150,7 +150,7 @@ async def test_generic_container_never_given_to_a_second_fn(
     assert pools is not None
     await until(lambda: len(pools.idle["python"]) == 1)
     _, r2 = await call(agent, second)
-    assert r1.start_path == r2.start_path == "specialized"
+    assert r1.start_path == r2.start_path == "specialised"
     assert r1.container_id != r2.container_id
     for _ in range(3):
         assert (await call(agent, first))[1].container_id == r1.container_id
@@ -165,7 +165,7 @@ async def test_images_that_add_more_than_code_start_normally(
     _, plain = await call(agent, make_target(image="fake/echo"))
     opted_out = make_target(image="fn/py", annotations={"hotfn.io/generic": False})
     _, opted = await call(agent, opted_out)
-    assert record.start_path == plain.start_path == opted.start_path == "cold"
+    assert record.start_path == plain.start_path == opted.start_path == "image"
     assert agent.generic is not None and agent.generic.taken == 0
 
 
@@ -175,10 +175,10 @@ async def test_loader_failure_falls_back_to_the_image(
     agent = await generic_agent(make_agent)
     target = make_target(image="fn/broken")
     result, record = await call(agent, target)
-    assert result.status == 200 and record.start_path == "cold"
+    assert result.status == 200 and record.start_path == "image"
     agent.fn_changed(target.fn.id)
     _, again = await call(agent, target)  # rejected for good: no second try
-    assert again.start_path == "cold"
+    assert again.start_path == "image"
     assert agent.generic is not None and agent.generic.taken == 1
 
 

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from hotfn.api.models import ErrorBody
 from hotfn.api.views import rfc3339
-from hotfn.runtime import Runtime
+from hotfn.server_state import Runtime
 from hotfn.types import CallRecord
 
 router = APIRouter(prefix="/v2/fns/{fn_id}/calls", tags=["calls"])

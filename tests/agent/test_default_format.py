@@ -19,7 +19,7 @@ async def test_body_in_stdout_out(make_agent: MakeAgent, make_target: MakeTarget
     result = await agent.call(target, request("Bob"))
     assert result.status == 200 and result.body == b"Hello Bob from Fake!\n"
     result = await agent.call(target, request("Ann"))
-    assert fake(agent).cold_runs == 2 and fake(agent).started == 0
+    assert fake(agent).default_format_runs == 2 and fake(agent).started == 0
 
 
 async def test_per_call_environment(make_agent: MakeAgent, make_target: MakeTarget) -> None:
@@ -32,13 +32,13 @@ async def test_per_call_environment(make_agent: MakeAgent, make_target: MakeTarg
         url="http://h/invoke/f?x=1",
     )
     await agent.call(target, req)
-    env = fake(agent).cold_specs[-1].env
+    env = fake(agent).default_format_specs[-1].env
     assert env["K"] == "v" and env["FN_FORMAT"] == "default"
     assert env["FN_CALL_ID"] == req.call_id and env["FN_DEADLINE"].endswith("Z")
     assert env["FN_METHOD"] == "PUT" and env["FN_REQUEST_URL"] == "http://h/invoke/f?x=1"
     assert env["FN_HEADER_Content_Type"] == "text/plain"
     assert env["FN_HEADER_X_Thing"] == "a, b"
-    assert fake(agent).cold_specs[-1].iofs_dir is None
+    assert fake(agent).default_format_specs[-1].iofs_dir is None
 
 
 async def test_nonzero_exit_is_502_with_code_and_stderr_logged(

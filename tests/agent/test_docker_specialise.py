@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hotfn.agent.agent import Agent
-from hotfn.agent.calls import utcnow
+from hotfn.agent.call_log import utcnow
 from hotfn.types import CallRecord, Target
 from tests.agent.conftest import MakeTarget, request
 from tests.agent.docker_images import HERE, docker
@@ -63,7 +63,7 @@ async def test_first_call_is_served_by_a_specialised_generic_container(
     agent = await generic_agent(make_docker_agent)
     target = make_target(image=pyruntime_fn, memory=192, config={"GREETING": "hi there"})
     result, record = await call(agent, target, "env")
-    assert result.status == 200 and record.start_path == "specialized"
+    assert result.status == 200 and record.start_path == "specialised"
     env = json.loads(result.body)
     assert env["GREETING"] == "hi there" and env["FN_FN_ID"] == target.fn.id
     assert env["FN_LISTENER"] == "unix:/tmp/iofs/lsnr.sock"
@@ -84,7 +84,7 @@ async def test_generic_container_is_never_given_to_a_second_fn(
     assert pools is not None
     await until(lambda: len(pools.idle["python"]) == 1)  # refilled
     _, r2 = await call(agent, second, "whoami")
-    assert r1.start_path == r2.start_path == "specialized"
+    assert r1.start_path == r2.start_path == "specialised"
     assert r1.container_id != r2.container_id
     for _ in range(3):
         assert (await call(agent, first, "x"))[1].container_id == r1.container_id
