@@ -36,10 +36,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hotfn.fdk.testing import FnClient, FunctionProcess
-from tests.docker_support import build_image, docker
-from tests.e2e.hotwrap_images import HOTWRAP_DOCKERFILE
-from tests.hotwrap.conftest import ROOT, hotwrap_binary
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hotfn.fdk.testing import FnClient, FunctionProcess  # noqa: E402
+from tests.docker_support import build_image, docker  # noqa: E402  (shared Docker helpers)
+from tests.e2e.hotwrap_images import HOTWRAP_DOCKERFILE  # noqa: E402
+from tests.hotwrap.conftest import hotwrap_binary  # noqa: E402
 
 ECHO = """
 def echo(ctx, data):
