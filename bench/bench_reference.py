@@ -7,8 +7,9 @@ scripts/build-images; run here if needed). In one run it:
 
 1. builds the reference example (``examples/reference``) as written, with only its
    registry image names replaced by local ones (``node:8-alpine`` → hotfn/base,
-   ``fnproject/hotwrap:latest`` → hotfn/hotwrap): ``Dockerfile.default`` (cold,
-   ``format: default``) and ``Dockerfile.hotwrap`` (hot, node started per call); plus
+   ``fnproject/hotwrap:latest`` → this checkout's hotwrap binary): ``Dockerfile.default``
+   (cold, ``format: default``) and ``Dockerfile.hotwrap`` (hot, node started per call,
+   on a node image with every python3 package removed: /hotwrap needs none); plus
    hotfn's FDK variant (``examples/hello/Dockerfile.fdk``) and hotwrap + ``cat``;
 2. starts its own ``hotfn start`` (SQLite in a temp dir, ``HOTFN_NETWORK=none``);
 3. per variant: the first call of ``--firsts`` new fns (container start included;
@@ -50,20 +51,19 @@ from tests.docker_support import (  # noqa: E402  (shared Docker helpers)
     ensure_images,
     remove_containers_with,
 )
-from tests.e2e.reference import (  # noqa: E402
-    EXAMPLE,
-    HELLO,
-    HOTWRAP_IMAGE,
-    localized_dockerfile,
-)
+from tests.e2e.hotwrap_images import HOTWRAP_DOCKERFILE, NODE_WITHOUT_PYTHON  # noqa: E402
+from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile  # noqa: E402
+from tests.hotwrap.conftest import hotwrap_binary  # noqa: E402
 from tests.server_support import ServerProcess  # noqa: E402
 
-CAT_DOCKERFILE = (
-    f"FROM {BASE_IMAGE}\n"
-    f"COPY --from={HOTWRAP_IMAGE} /hotwrap /hotwrap\n"
-    'ENTRYPOINT ["/hotwrap"]\n'
-    'CMD ["cat"]\n'
-)
+
+def cat_dockerfile(hotwrap: str) -> str:
+    return (
+        f"FROM {BASE_IMAGE}\n"
+        f"COPY --from={hotwrap} /hotwrap /hotwrap\n"
+        'ENTRYPOINT ["/hotwrap"]\n'
+        'CMD ["cat"]\n'
+    )
 
 
 @dataclass
@@ -193,19 +193,25 @@ def main() -> int:
     try:
         js = {"func.js": EXAMPLE / "func.js"}
         print("building images ...", flush=True)
+        # This checkout's /hotwrap (hotfn/hotwrap:latest is a shared tag), and the
+        # hotwrap variant on a node image without python3: /hotwrap needs none.
+        binary = {"hotwrap": Path(hotwrap_binary())}
+        hotwrap = build_image(f"hotfn-bench/hotwrap:{tag}", HOTWRAP_DOCKERFILE, binary)
+        nopy = build_image(f"hotfn-bench/node-without-python:{tag}", NODE_WITHOUT_PYTHON)
         for name, dockerfile, files in [
             ("default", localized_dockerfile("Dockerfile.default"), js),
-            ("hotwrap", localized_dockerfile("Dockerfile.hotwrap"), js),
+            ("hotwrap", localized_dockerfile("Dockerfile.hotwrap", nopy, hotwrap), js),
             ("fdk", (HELLO / "Dockerfile.fdk").read_text(), {"func.py": HELLO / "func.py"}),
-            ("cat", CAT_DOCKERFILE, {}),
+            ("cat", cat_dockerfile(hotwrap), {}),
         ]:
             built.append(build_image(f"hotfn-bench/ref-{name}:{tag}", dockerfile, files))
+        built += [nopy, hotwrap]
         node = b"Hello Bob from Node!\n"
         variants = [
             Variant("default", "default format (node, cold)", built[0], "default", node,
                     args.calls, "~1.3 s / ~1.3 s", "—",
                     article_first_ms=1300, article_later_ms=1300),
-            Variant("hotwrap", "hotwrap + node func.js", built[1], "http-stream", node,
+            Variant("hotwrap", "hotwrap + node (no python3)", built[1], "http-stream", node,
                     args.calls, "0.775 s / ~0.2 s", "115 ms later",
                     article_first_ms=775, article_later_ms=200, fn_later_ms=115),
             Variant("fdk", "Python FDK (examples/hello)", built[2], "http-stream",

@@ -140,12 +140,18 @@ func (c *child) closePipes() {
 
 const stderrTail = 4096
 
+// buffers are the 64 KiB pipe buffers of calls: reused, since a fresh set per
+// call would make most of hotwrap's garbage.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 1<<16); return &b }}
+
 // pumpStderr copies the command's stderr to ours (the container's log) as it is
 // written, until EOF; it sends the last stderrTail bytes, for error messages.
 func (c *child) pumpStderr() <-chan []byte {
 	tail := make(chan []byte, 1)
 	go func() {
-		buf := make([]byte, 1<<16)
+		pooled := buffers.Get().(*[]byte)
+		defer buffers.Put(pooled)
+		buf := *pooled
 		var kept []byte
 		for {
 			n, err := c.stderr.Read(buf)

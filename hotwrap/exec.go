@@ -228,7 +228,9 @@ func (k *execCall) run(expired <-chan struct{}) {
 // feed copies the body to the command's stdin. A command may stop reading early
 // (head -c 10): the body is still consumed. The error is the body's, not the pipe's.
 func (k *execCall) feed() error {
-	buf := make([]byte, 1<<16)
+	pooled := buffers.Get().(*[]byte)
+	defer buffers.Put(pooled)
+	buf := *pooled
 	stdin := k.c.stdin
 	for {
 		n, err := k.r.Body.Read(buf)
@@ -254,7 +256,9 @@ func (k *execCall) feed() error {
 // collect reads stdout: held back up to the buffer size, then streamed.
 func (k *execCall) collect() ([]byte, error) {
 	var held []byte
-	buf := make([]byte, 1<<16)
+	pooled := buffers.Get().(*[]byte)
+	defer buffers.Put(pooled)
+	buf := *pooled
 	var writeErr error
 	for {
 		n, err := k.c.stdout.Read(buf)

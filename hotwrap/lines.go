@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -28,7 +29,7 @@ type linesHandler struct {
 	mu          sync.Mutex
 	c           *child
 	tail        <-chan []byte
-	pending     []byte // output read past the last answered line
+	out         *bufio.Reader // the command's stdout
 }
 
 func newLinesHandler(program string, argv []string, contentType string) *linesHandler {
@@ -58,7 +59,7 @@ func (h *linesHandler) ensure() error {
 	if err != nil {
 		return err
 	}
-	h.c, h.tail, h.pending = c, c.pumpStderr(), nil
+	h.c, h.tail, h.out = c, c.pumpStderr(), bufio.NewReaderSize(c.stdout, 1<<16)
 	return nil
 }
 
@@ -80,19 +81,22 @@ type lineReply struct {
 }
 
 // readLine reads the command's next output line (without the "\n").
-func (h *linesHandler) readLine(c *child, pending []byte) ([]byte, []byte, error) {
-	buf := make([]byte, 1<<16)
+func readLine(out *bufio.Reader) ([]byte, error) {
+	var line []byte
 	for {
-		if i := bytes.IndexByte(pending, '\n'); i >= 0 {
-			return pending[:i], pending[i+1:], nil
+		part, err := out.ReadSlice('\n')
+		if err == nil {
+			if line == nil {
+				return append([]byte(nil), part[:len(part)-1]...), nil
+			}
+			return append(line, part[:len(part)-1]...), nil
 		}
-		if len(pending) > lineMax {
-			return nil, nil, errTooLong
+		if err != bufio.ErrBufferFull {
+			return nil, err
 		}
-		n, err := c.stdout.Read(buf)
-		pending = append(pending, buf[:n]...)
-		if err != nil && n == 0 {
-			return nil, nil, err
+		line = append(line, part...)
+		if len(line) > lineMax {
+			return nil, errTooLong
 		}
 	}
 }
@@ -123,9 +127,9 @@ func (h *linesHandler) serveCall(w http.ResponseWriter, r *http.Request) {
 	// sees EOF and the call gets the exit status.
 	c.stdin.Write(append(line, '\n'))
 	replies := make(chan lineReply, 1)
+	out := h.out
 	go func() {
-		answer, rest, err := h.readLine(c, h.pending)
-		h.pending = rest
+		answer, err := readLine(out)
 		replies <- lineReply{answer, err}
 	}()
 	var expired <-chan time.Time

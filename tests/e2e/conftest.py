@@ -32,12 +32,14 @@ from tests.docker_support import (
 )
 from tests.e2e.hotwrap_images import (
     ARGV_CMD,
+    HOTWRAP_DOCKERFILE,
     NODE_WITHOUT_PYTHON,
     TOOL_CMD,
     busybox_static,
     scratch_dockerfile,
 )
 from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile
+from tests.hotwrap.conftest import hotwrap_binary
 from tests.server_support import ServerProcess
 
 Obj = dict[str, Any]
@@ -79,6 +81,7 @@ def reference_images() -> Iterator[ReferenceImages]:
 class AnywhereImages:
     """Hot functions on images without python3 (tests/e2e/hotwrap_images.py)."""
 
+    hotwrap: str  # FROM scratch: this checkout's /hotwrap only
     node_without_python: str  # hotfn/base less every python3 package
     reference: str  # the example's Dockerfile.hotwrap on node_without_python
     tool: str  # FROM scratch: /hotwrap + busybox running TOOL_SCRIPT per call
@@ -90,19 +93,24 @@ def anywhere_images() -> Iterator[AnywhereImages]:
     ensure_images()
     tag = "s" + secrets.token_hex(4)
     busybox = {"busybox": busybox_static()}
+    hotwrap = build_image(
+        f"hotfn-e2e/hotwrap:{tag}", HOTWRAP_DOCKERFILE, {"hotwrap": Path(hotwrap_binary())}
+    )
     node = build_image(f"hotfn-e2e/node-without-python:{tag}", NODE_WITHOUT_PYTHON)
+    tool, argv = scratch_dockerfile(TOOL_CMD, hotwrap), scratch_dockerfile(ARGV_CMD, hotwrap)
     images = AnywhereImages(
+        hotwrap=hotwrap,
         node_without_python=node,
         reference=build_image(
             f"hotfn-e2e/ref-hotwrap-nopython:{tag}",
-            localized_dockerfile("Dockerfile.hotwrap", base=node),
+            localized_dockerfile("Dockerfile.hotwrap", base=node, hotwrap=hotwrap),
             {"func.js": EXAMPLE / "func.js"},
         ),
-        tool=build_image(f"hotfn-e2e/scratch-tool:{tag}", scratch_dockerfile(TOOL_CMD), busybox),
-        argv=build_image(f"hotfn-e2e/scratch-argv:{tag}", scratch_dockerfile(ARGV_CMD), busybox),
+        tool=build_image(f"hotfn-e2e/scratch-tool:{tag}", tool, busybox),
+        argv=build_image(f"hotfn-e2e/scratch-argv:{tag}", argv, busybox),
     )
     yield images
-    for image in (images.reference, images.tool, images.argv, images.node_without_python):
+    for image in (images.reference, images.tool, images.argv, node, hotwrap):
         docker("rmi", "-f", image, check=False)
     left = docker("image", "ls", "-q", f"--filter=reference=hotfn-e2e/*:{tag}").split()
     assert not left, f"images left behind: {left}"

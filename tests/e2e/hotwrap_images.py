@@ -5,6 +5,7 @@ no python3 at all, down to ``FROM scratch`` with one static program.
   (node stays), the stand-in for ``node:8-alpine`` and any slim or distroless image.
 - :func:`busybox_static`: Debian's ``busybox-static`` executable, fetched once with
   ``apt-get download`` and cached under ``~/.cache/hotfn-test``.
+- :data:`HOTWRAP_DOCKERFILE`: this checkout's build/hotwrap/amd64/hotwrap, alone.
 - :func:`scratch_dockerfile`: ``FROM scratch`` + /hotwrap + /bin/busybox, nothing else.
 """
 
@@ -18,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 from tests.docker_support import BASE_IMAGE
-from tests.e2e.reference import HOTWRAP_IMAGE
 
 PYTHON_PACKAGES = (
     "python3 python3.11 python3-minimal python3.11-minimal "
@@ -57,11 +57,16 @@ def busybox_static() -> Path:
     return target
 
 
-def scratch_dockerfile(cmd: list[str]) -> str:
-    """``FROM scratch`` holding only /hotwrap and /bin/busybox (build context: the
-    ``busybox`` file); ``cmd`` is the exec-form CMD."""
+# The binary of this checkout as an image of its own: hotfn/hotwrap:latest is one
+# tag on a shared engine, which a build of another checkout may retag meanwhile.
+HOTWRAP_DOCKERFILE = "FROM scratch\nCOPY hotwrap /hotwrap\n"
+
+
+def scratch_dockerfile(cmd: list[str], hotwrap: str) -> str:
+    """``FROM scratch`` holding only /hotwrap (from the image ``hotwrap``) and
+    /bin/busybox (build context: the ``busybox`` file); ``cmd`` is the exec-form CMD."""
     return (
-        f"FROM {HOTWRAP_IMAGE} AS hotwrap\n"
+        f"FROM {hotwrap} AS hotwrap\n"
         "FROM scratch\n"
         "COPY --from=hotwrap /hotwrap /hotwrap\n"
         "COPY busybox /bin/busybox\n"

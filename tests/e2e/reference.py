@@ -13,10 +13,10 @@ HOTWRAP_IMAGE = "hotfn/hotwrap:latest"
 SUBSTITUTIONS = {"node:8-alpine": BASE_IMAGE, "fnproject/hotwrap:latest": HOTWRAP_IMAGE}
 
 
-def localized_dockerfile(name: str, base: str = BASE_IMAGE) -> str:
+def localized_dockerfile(name: str, base: str = BASE_IMAGE, hotwrap: str = HOTWRAP_IMAGE) -> str:
     """The example's ``name`` Dockerfile with only its registry image names replaced
-    (``node:8-alpine`` by ``base``)."""
+    (``node:8-alpine`` by ``base``, ``fnproject/hotwrap:latest`` by ``hotwrap``)."""
     text = (EXAMPLE / name).read_text()
-    for old, new in {**SUBSTITUTIONS, "node:8-alpine": base}.items():
+    for old, new in {"node:8-alpine": base, "fnproject/hotwrap:latest": hotwrap}.items():
         text = text.replace(old, new)
     return text

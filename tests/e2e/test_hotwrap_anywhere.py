@@ -17,6 +17,7 @@ from hotfn.fdk.testing import FnClient
 from tests.docker_support import TEST_LABEL, docker, remove_containers_with
 from tests.e2e.conftest import E2E, AnywhereImages, Obj
 from tests.e2e.hotwrap_images import ARGS
+from tests.e2e.reference import EXAMPLE, localized_dockerfile
 from tests.e2e.test_reference_example import node_greeting
 
 pytestmark = pytest.mark.docker
@@ -56,6 +57,14 @@ def test_node_image_has_no_python3(anywhere_images: AnywhereImages) -> None:
 def test_reference_example_is_hot_on_an_image_without_python3(
     e2e: E2E, anywhere_images: AnywhereImages
 ) -> None:
+    # The example's Dockerfile.hotwrap as it is, but for its two registry images.
+    images = anywhere_images
+    local = localized_dockerfile("Dockerfile.hotwrap", images.node_without_python, images.hotwrap)
+    original = local.replace(images.node_without_python, "node:8-alpine")
+    assert (
+        original.replace(images.hotwrap, "fnproject/hotwrap:latest")
+        == (EXAMPLE / "Dockerfile.hotwrap").read_text()
+    )
     fn = e2e.deploy(anywhere_images.reference, fmt="http-stream", trigger="/hello")
     call_ids = []
     for body in [b"", b"Ann", b"J\xc3\xbcrgen", b"two words"]:
