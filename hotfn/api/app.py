@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from hotfn import __version__
-from hotfn.api import apps, errors, fns, triggers
+from hotfn.api import apps, errors, fns, stats, triggers
 from hotfn.api.auth import TokenAuth
 from hotfn.api.guard import RequestGuard
 from hotfn.api.metering import Metering
@@ -57,7 +57,7 @@ def create_app(lifespan: Lifespan) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (apps.router, fns.router, triggers.router):
+    for router in (apps.router, fns.router, triggers.router, stats.router):
         app.include_router(router)
     _install_calls(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -1,0 +1,91 @@
+"""Call statistics from the call store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hotfn.agent.calls import new_call_id
+from hotfn.config import Settings
+from hotfn.store import Store
+from hotfn.store.calls import CallStore
+from hotfn.store.stats import bucketize, call_stats, percentile
+from hotfn.types import CallRecord
+
+
+def rec(fn_id: str, created: datetime, ms: float, status: str = "success",
+        path: str = "hot") -> CallRecord:  # fmt: skip
+    return CallRecord(
+        new_call_id(), fn_id, "A", status, created,
+        completed_at=created + timedelta(milliseconds=ms), start_path=path,
+    )  # fmt: skip
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([], 0.5) is None
+
+
+def test_bucketize_puts_calls_in_their_bucket_and_skips_older() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    records = [
+        rec("F", now - timedelta(seconds=59), 1),  # first bucket
+        rec("F", now - timedelta(seconds=1), 2),  # last bucket
+        rec("F", now - timedelta(seconds=61), 3),  # before the window
+    ]
+    buckets = bucketize(records, now, 60, 6)
+    assert [b.calls for b in buckets] == [1, 0, 0, 0, 0, 1]
+
+
+async def test_stats_read_written_and_pending_records(
+    open_store: Callable[..., Any], tmp_path: Any
+) -> None:
+    store: Store = await open_store()
+    calls = CallStore(store.db, Settings(data_dir=tmp_path), flush_interval=60)
+    now = datetime.now(UTC)
+    for i in range(10):
+        calls.finish(rec("F", now - timedelta(seconds=30), float(i + 1)), None)
+    calls.finish(rec("F", now - timedelta(seconds=20), 500.0, "error", "cold"), None)
+    calls.finish(rec("G", now - timedelta(seconds=20), 1.0, path="specialized"), None)
+    calls.finish(rec("F", now - timedelta(hours=2), 1.0), None)  # outside the window
+    await calls.flush()
+    # Not written yet, still counted:
+    calls.finish(rec("F", now - timedelta(seconds=5), 2.0, path="prewarmed"), None)
+
+    body = (await call_stats(calls, "F", 60, 6, now=now)).view()
+    totals = body["totals"]
+    assert totals["calls"] == 12 and totals["errors"] == 1
+    assert totals["first_calls"] == {"cold": 1, "prewarmed": 1}
+    assert totals["p50_ms"] == 5.0 and totals["p99_ms"] == 500.0
+    assert totals["calls_per_s"] == 0.2
+    assert [b["calls"] for b in body["buckets"]] == [0, 0, 0, 10, 1, 1]
+    assert body["window_s"] == 60 and body["bucket_s"] == 10 and not body["truncated"]
+
+    everything = (await call_stats(calls, None, 60, 6, now=now)).view()
+    assert everything["totals"]["calls"] == 13
+    assert everything["totals"]["first_calls"] == {"cold": 1, "prewarmed": 1, "specialized": 1}
+    await calls.close()
+
+
+async def test_calls_list_filters_by_status(
+    open_store: Callable[..., Any], tmp_path: Any
+) -> None:
+    store: Store = await open_store()
+    calls = CallStore(store.db, Settings(data_dir=tmp_path), flush_interval=60)
+    now = datetime.now(UTC)
+    ok = rec("F", now, 1.0)
+    bad = rec("F", now, 1.0, "error")
+    calls.finish(ok, None)
+    calls.finish(bad, None)
+    await calls.flush()
+    late = rec("F", now, 1.0, "error")
+    calls.finish(late, None)  # pending, from memory
+    errors, _ = await calls.list("F", status="error")
+    assert [r.id for r in errors] == [late.id, bad.id]
+    fine, _ = await calls.list("F", status="success")
+    assert [r.id for r in fine] == [ok.id]
+    await calls.close()
