@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from hotfn import __version__
+from hotfn import __version__, ui
 from hotfn.api import apps, errors, fns, stats, triggers
 from hotfn.api.auth import TokenAuth
 from hotfn.api.guard import RequestGuard
@@ -60,6 +60,7 @@ def create_app(lifespan: Lifespan) -> FastAPI:
     for router in (apps.router, fns.router, triggers.router, stats.router):
         app.include_router(router)
     _install_calls(app)
+    ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -71,9 +71,7 @@ async def test_stats_read_written_and_pending_records(
     await calls.close()
 
 
-async def test_calls_list_filters_by_status(
-    open_store: Callable[..., Any], tmp_path: Any
-) -> None:
+async def test_calls_list_filters_by_status(open_store: Callable[..., Any], tmp_path: Any) -> None:
     store: Store = await open_store()
     calls = CallStore(store.db, Settings(data_dir=tmp_path), flush_interval=60)
     now = datetime.now(UTC)
