@@ -4,7 +4,8 @@ and scripts too.
 Both answer call statistics over a window (``?window=5m``, cut into ``?buckets=``
 equal buckets) computed from the call records (``hotfn.store.stats``); the server's
 also counts its containers by state, calls in flight and calls queued. These routes
-only read: they never write a record and take no lock the call path takes.
+only read: they never write a record and take no lock the call path takes, and an
+answer is reused for half a second, so many open dashboards cost what one does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from hotfn.api.models import ErrorBody
 from hotfn.errors import InvalidInput
 from hotfn.runtime import Runtime
-from hotfn.store.stats import call_stats
+from hotfn.store.stats import StatsCache
 
 router = APIRouter(tags=["stats"])
 
@@ -99,6 +100,14 @@ def _runtime(request: Request) -> Runtime:
     return rt
 
 
+def _cache(request: Request) -> StatsCache:
+    state = request.app.state
+    cache: StatsCache | None = getattr(state, "stats_cache", None)
+    if cache is None or cache.calls is not state.runtime.calls:
+        cache = state.stats_cache = StatsCache(state.runtime.calls)
+    return cache
+
+
 @router.get("/v2/fns/{fn_id}/stats", response_model=CallStats, responses=_ERRORS)
 async def fn_stats(
     request: Request, fn_id: str, window: Window = "5m", buckets: Buckets = 30
@@ -107,7 +116,7 @@ async def fn_stats(
     seconds = parse_window(window)
     rt = _runtime(request)
     await rt.cache.target(fn_id)  # NotFound if there is no such fn
-    return (await call_stats(rt.calls, fn_id, seconds, buckets)).view()
+    return await _cache(request).view(fn_id, seconds, buckets)
 
 
 @router.get("/v2/stats", response_model=ServerStats, responses={400: _ERRORS[400]})
@@ -133,5 +142,5 @@ async def server_stats(
         "inflight": agent.inflight,
         "queued": sum(depth for _, depth in agent.queue_depths()),
         "fns_with_containers": len(fns),
-        "calls": (await call_stats(rt.calls, None, seconds, buckets)).view(),
+        "calls": await _cache(request).view(None, seconds, buckets),
     }

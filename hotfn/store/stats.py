@@ -11,6 +11,7 @@ computing stats never writes and never touches the call path.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,29 @@ async def call_stats(
             merged[rec.id] = rec
     return Stats(since, window_s / buckets, bucketize(merged.values(), now, window_s, buckets),
                  truncated=len(rows) >= MAX_ROWS)  # fmt: skip
+
+
+class StatsCache:
+    """Answers reused for ``ttl_s``: any number of open dashboards polling the same
+    window cost the server one computation per ``ttl_s``, not one each."""
+
+    def __init__(self, calls: CallStore, ttl_s: float = 0.5) -> None:
+        self.calls = calls
+        self.ttl_s = ttl_s
+        self._entries: dict[tuple[str | None, int, int], tuple[float, dict[str, Any]]] = {}
+
+    async def view(self, fn_id: str | None, window_s: int, buckets: int) -> dict[str, Any]:
+        """The JSON body of :func:`call_stats` (``Stats.view``), at most ``ttl_s`` old."""
+        key = (fn_id, window_s, buckets)
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        body = (await call_stats(self.calls, fn_id, window_s, buckets)).view()
+        if len(self._entries) > 1000:  # many fns or windows: start over
+            self._entries.clear()
+        self._entries[key] = (now, body)
+        return body
 
 
 def _utc(value: datetime) -> datetime:

@@ -10,7 +10,7 @@ from hotfn.agent.calls import new_call_id
 from hotfn.config import Settings
 from hotfn.store import Store
 from hotfn.store.calls import CallStore
-from hotfn.store.stats import bucketize, call_stats, percentile
+from hotfn.store.stats import StatsCache, bucketize, call_stats, percentile
 from hotfn.types import CallRecord
 
 
@@ -86,4 +86,19 @@ async def test_calls_list_filters_by_status(open_store: Callable[..., Any], tmp_
     assert [r.id for r in errors] == [late.id, bad.id]
     fine, _ = await calls.list("F", status="success")
     assert [r.id for r in fine] == [ok.id]
+    await calls.close()
+
+
+async def test_stats_cache_reuses_an_answer_within_its_ttl(
+    open_store: Callable[..., Any], tmp_path: Any
+) -> None:
+    store: Store = await open_store()
+    calls = CallStore(store.db, Settings(data_dir=tmp_path), flush_interval=60)
+    reusing, fresh = StatsCache(calls, ttl_s=3600), StatsCache(calls, ttl_s=0)
+    first = await reusing.view("F", 60, 6)
+    await fresh.view("F", 60, 6)
+    calls.finish(rec("F", datetime.now(UTC), 1.0), None)
+    assert (await reusing.view("F", 60, 6)) is first  # the same answer, not recomputed
+    assert (await reusing.view("F", 60, 3))["totals"]["calls"] == 1  # another key
+    assert (await fresh.view("F", 60, 6))["totals"]["calls"] == 1
     await calls.close()
