@@ -10,8 +10,9 @@ alternate, so every mode sees the same machine state:
 - ``off``: the browser shows about:blank;
 - ``page``: the browser shows the fn's page (charts + recent calls, polled every 2 s)
   and, in a second tab, the server overview (server stats, polled every 2 s);
-- ``x10``: the page as above plus a separate process polling the same routes ten
-  times as often (every 0.2 s): ten dashboards' worth of traffic.
+- ``api``: no page; a small separate process asks for what both pages ask for, at
+  their rate (every 2 s): the server's share of the cost, without the browser's CPU;
+- ``api_x10``: the same ten times as often (every 0.2 s): ten dashboards' worth.
 
 Each round measures ``--calls`` sequential calls (median, p99) and requests/s with 4
 concurrent callers for ``--seconds``. Chromium's own CPU use is part of what is
@@ -37,7 +38,8 @@ from bench_agent import echo_image, latencies, pct, throughput  # noqa: E402
 from benchhttp import post, tcp_conn  # noqa: E402
 from benchserver import BenchServer  # noqa: E402
 
-MODES = ("off", "page", "x10")
+MODES = ("off", "page", "api", "api_x10")
+POLL_S = {"api": 2.0, "api_x10": 0.2}
 
 
 def poll_forever(url: str, fn_id: str, interval: float) -> None:
@@ -50,8 +52,8 @@ def poll_forever(url: str, fn_id: str, interval: float) -> None:
         time.sleep(interval)
 
 
-def start_poller(url: str, fn_id: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--poll", url, fn_id])
+def start_poller(url: str, fn_id: str, interval: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, "--poll", url, fn_id, str(interval)])
 
 
 class Dashboard:
@@ -93,9 +95,9 @@ async def main(args: argparse.Namespace) -> None:
         dash = Dashboard(server.url, fn["id"])
         for _ in range(args.rounds):
             for mode in MODES:
-                dash.show(mode != "off")
-                if mode == "x10":
-                    poller = start_poller(server.url, fn["id"])
+                dash.show(mode == "page")
+                if mode in POLL_S:
+                    poller = start_poller(server.url, fn["id"], POLL_S[mode])
                     await asyncio.sleep(0.5)
                 conn.close()
                 conn = await tcp_conn(server.port)
@@ -118,18 +120,18 @@ async def main(args: argparse.Namespace) -> None:
     calls = args.calls * args.rounds
     print(f"hot echo via /invoke, {args.rounds} alternating rounds; {calls} sequential calls "
           f"per mode; requests/s at 4 callers, {args.seconds:g} s per round")  # fmt: skip
-    print(f"{'mode':<6} {'median ms':>10} {'p99 ms':>8} {'req/s (median)':>15}")
+    print(f"{'mode':<8} {'median ms':>10} {'p99 ms':>8} {'req/s (median)':>15}")
     base = statistics.median(results["off"]["lat"])
     for mode in MODES:
         lat, rps = results[mode]["lat"], results[mode]["rps"]
         med = statistics.median(lat)
-        print(f"{mode:<6} {med:10.3f} {pct(lat, 0.99):8.3f} {statistics.median(rps):15.0f}"
+        print(f"{mode:<8} {med:10.3f} {pct(lat, 0.99):8.3f} {statistics.median(rps):15.0f}"
               f"   ({med - base:+.3f} ms vs off)")  # fmt: skip
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--poll":
-        poll_forever(sys.argv[2], sys.argv[3], 0.2)
+    if len(sys.argv) == 5 and sys.argv[1] == "--poll":
+        poll_forever(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=200, help="sequential calls per round")

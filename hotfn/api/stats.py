@@ -61,7 +61,6 @@ class CallStats(BaseModel):
     since: str
     window_s: float
     bucket_s: float
-    truncated: bool  # more records in the window than one request reads
     totals: BucketOut
     buckets: list[BucketOut]
 

@@ -214,6 +214,11 @@ class CallStore:
 
     # -- reading ----------------------------------------------------------------
 
+    def reading(self) -> asyncio.Lock:
+        """Hold (``async with``) to read the database and :meth:`in_memory` with no
+        record in both: writes wait meanwhile; the call path never takes it."""
+        return self._lock
+
     def in_memory(self) -> list[CallRecord]:
         """Records not written yet: calls running and calls pending their write."""
         return [*self._running.values(), *(p.record for p in self._pending.values())]

@@ -4,15 +4,20 @@
 The window is cut into equal buckets; each bucket counts calls (by their start),
 errors, first calls by start path (every path but ``hot`` started a container) and
 the p50/p99 of the calls' latency: created to completed, as the server saw the call.
-Reads only: records come from the database plus what the store holds in memory, so
-computing stats never writes and never touches the call path.
+
+The database does the work: two GROUP BY queries return a few rows per bucket, not
+one per call, so a window of 100,000 calls costs about what one of 100 does and the
+server's event loop (which also serves calls) is never busy turning rows into
+objects. Latencies are grouped by their first two significant digits in µs (1.23 ms
+and 1.27 ms fall together): percentiles are exact below 100 µs and within 5 %
+above. Records not written yet are added from memory. Reads only.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,9 +29,23 @@ from hotfn.store.calls import CallStore
 from hotfn.store.ids import id_floor
 from hotfn.types import CallRecord
 
-MAX_ROWS = 50_000  # newest records read per request; more sets ``truncated``
-_COLUMNS = ("id", "fn_id", "status", "created_at", "completed_at", "start_path")
 FAILED = frozenset({"error", "timeout", "cancelled"})
+# GROUP BY 1, 2, 3: PostgreSQL does not see two copies of an expression with bound
+# parameters as the same expression, so the grouping names the selected columns.
+_ORDINALS: tuple[sa.ColumnClause[Any], ...] = tuple(sa.literal_column(str(i)) for i in (1, 2, 3))
+
+
+def latency_bin(latency_ms: float) -> tuple[int, int]:
+    """(digits, leading two digits) of a latency in whole µs: what the SQL groups by."""
+    text = str(max(0, int(latency_ms * 1000)))
+    return len(text), int(text[:2])
+
+
+def bin_value(digits: int, lead: int) -> float:
+    """The latency (ms) a bin stands for: exact below 100 µs, else the bin's middle."""
+    if digits <= 2:
+        return lead / 1000
+    return float((lead + 0.5) * 10 ** (digits - 2) / 1000)
 
 
 @dataclass
@@ -34,18 +53,22 @@ class Bucket:
     start: datetime
     calls: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: Counter[float] = field(default_factory=Counter)  # bin value ms -> calls
     first_calls: dict[str, int] = field(default_factory=dict)
 
-    def add(self, rec: CallRecord) -> None:
-        self.calls += 1
-        if rec.status in FAILED:
-            self.errors += 1
-        if rec.start_path and rec.start_path != "hot":
-            self.first_calls[rec.start_path] = self.first_calls.get(rec.start_path, 0) + 1
-        if rec.completed_at is not None:
-            ms = (rec.completed_at - rec.created_at).total_seconds() * 1000
-            self.latencies.append(max(ms, 0.0))
+    def count(self, status: str, start_path: str | None, n: int = 1) -> None:
+        self.calls += n
+        if status in FAILED:
+            self.errors += n
+        if start_path and start_path != "hot":
+            self.first_calls[start_path] = self.first_calls.get(start_path, 0) + n
+
+    def merge(self, other: Bucket) -> None:
+        self.calls += other.calls
+        self.errors += other.errors
+        self.latencies.update(other.latencies)
+        for path, n in other.first_calls.items():
+            self.first_calls[path] = self.first_calls.get(path, 0) + n
 
 
 @dataclass
@@ -53,23 +76,17 @@ class Stats:
     since: datetime
     bucket_s: float
     buckets: list[Bucket]
-    truncated: bool = False
 
     def view(self) -> dict[str, Any]:
         """The JSON body (``hotfn.api.stats.CallStats``)."""
         total = Bucket(self.since)
         for b in self.buckets:
-            total.calls += b.calls
-            total.errors += b.errors
-            total.latencies += b.latencies
-            for path, n in b.first_calls.items():
-                total.first_calls[path] = total.first_calls.get(path, 0) + n
+            total.merge(b)
         window_s = self.bucket_s * len(self.buckets)
         return {
             "since": _rfc3339(self.since),
             "window_s": window_s,
             "bucket_s": self.bucket_s,
-            "truncated": self.truncated,
             "totals": _bucket_view(total, window_s),
             "buckets": [_bucket_view(b, self.bucket_s) for b in self.buckets],
         }
@@ -79,40 +96,49 @@ def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..1) of an ascending sequence."""
-    if not sorted_values:
+def percentile(counts: Counter[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..1) of values with multiplicities."""
+    total = sum(counts.values())
+    if total == 0:
         return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return round(sorted_values[rank - 1], 3)
+    rank = max(1, -(-int(q * total * 1_000_000) // 1_000_000))  # ceil without float drift
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return round(value, 3)
+    return round(max(counts), 3)
 
 
 def _bucket_view(b: Bucket, seconds: float) -> dict[str, Any]:
-    lat = sorted(b.latencies)
     return {
         "start": _rfc3339(b.start),
         "calls": b.calls,
         "calls_per_s": round(b.calls / seconds, 3) if seconds > 0 else 0.0,
         "errors": b.errors,
-        "p50_ms": percentile(lat, 0.5),
-        "p99_ms": percentile(lat, 0.99),
+        "p50_ms": percentile(b.latencies, 0.5),
+        "p99_ms": percentile(b.latencies, 0.99),
         "first_calls": dict(sorted(b.first_calls.items())),
     }
 
 
-def bucketize(
-    records: Iterable[CallRecord], now: datetime, window_s: int, buckets: int
-) -> list[Bucket]:
-    """Records into ``buckets`` equal buckets ending at ``now`` (older ones skipped)."""
-    size = window_s / buckets
-    since = now - timedelta(seconds=window_s)
-    out = [Bucket(since + timedelta(seconds=i * size)) for i in range(buckets)]
-    for rec in records:
-        offset = (rec.created_at - since).total_seconds()
-        if offset < 0:
-            continue
-        out[min(int(offset / size), buckets - 1)].add(rec)
-    return out
+def _expressions(dialect: str, since: datetime, size: float) -> tuple[Any, Any, Any]:
+    """SQL for a record's bucket index and its latency bin (digits, leading digits)."""
+    t = tables.calls
+    if dialect == "sqlite":  # naive UTC text; julianday() resolves ~10 µs here
+        origin = since.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        offset = (sa.func.julianday(t.c.created_at) - sa.func.julianday(origin)) * 86400.0
+        index = sa.cast(offset / size, sa.Integer)  # offsets are >= 0: truncation is floor
+        span = sa.func.julianday(t.c.completed_at) - sa.func.julianday(t.c.created_at)
+        us = sa.cast(span * 8.64e10, sa.BigInteger)
+    else:
+        offset = sa.extract("epoch", t.c.created_at - sa.literal(since, t.c.created_at.type))
+        index = sa.cast(sa.func.floor(offset / size), sa.Integer)
+        us = sa.cast(sa.func.floor(sa.extract("epoch", t.c.completed_at - t.c.created_at)
+                                   * 1e6), sa.BigInteger)  # fmt: skip
+    text = sa.cast(sa.func.greatest(us, 0) if dialect != "sqlite" else sa.func.max(us, 0),
+                   sa.Text)  # fmt: skip
+    return index, sa.func.length(text), sa.cast(sa.func.substr(text, 1, 2), sa.Integer)
 
 
 async def call_stats(
@@ -125,28 +151,49 @@ async def call_stats(
     """Stats of one fn (or of every fn with ``fn_id=None``) over the last ``window_s``."""
     now = now or datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
+    size = window_s / buckets
+    out = [Bucket(since + timedelta(seconds=i * size)) for i in range(buckets)]
     t = tables.calls
-    query = sa.select(*[t.c[name] for name in _COLUMNS]).where(
-        t.c.id >= id_floor(int(since.timestamp() * 1000)), t.c.created_at >= since
-    )
+    index, digits, lead = _expressions(calls.db.engine.dialect.name, since, size)
+    where = [t.c.id >= id_floor(int(since.timestamp() * 1000)), t.c.created_at >= since]
     if fn_id is not None:
-        query = query.where(t.c.fn_id == fn_id)
-    query = query.order_by(t.c.id.desc()).limit(MAX_ROWS)
-    async with calls.db.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    merged: dict[str, CallRecord] = {}
-    for row in rows:
-        created = _utc(row.created_at)
-        completed = _utc(row.completed_at) if row.completed_at is not None else None
-        merged[row.id] = CallRecord(
-            row.id, row.fn_id, "", row.status, created,
-            completed_at=completed, start_path=row.start_path,
-        )  # fmt: skip
-    for rec in calls.in_memory():
-        if fn_id is None or rec.fn_id == fn_id:
-            merged[rec.id] = rec
-    return Stats(since, window_s / buckets, bucketize(merged.values(), now, window_s, buckets),
-                 truncated=len(rows) >= MAX_ROWS)  # fmt: skip
+        where.append(t.c.fn_id == fn_id)
+    counts = (
+        sa.select(index, t.c.status, t.c.start_path, sa.func.count())
+        .where(*where)
+        .group_by(*_ORDINALS)
+    )
+    bins = (
+        sa.select(index, digits, lead, sa.func.count())
+        .where(*where, t.c.completed_at.is_not(None))
+        .group_by(*_ORDINALS)
+    )
+    # Under the store's write lock: a record being written is in memory or in the
+    # database, never both.
+    async with calls.reading():
+        live = [r for r in calls.in_memory() if fn_id is None or r.fn_id == fn_id]
+        async with calls.db.engine.connect() as conn:
+            count_rows = (await conn.execute(counts)).all()
+            bin_rows = (await conn.execute(bins)).all()
+    for i, status, path, n in count_rows:
+        out[min(max(int(i), 0), buckets - 1)].count(status, path, int(n))
+    for i, d, lead_digits, n in bin_rows:
+        out[min(max(int(i), 0), buckets - 1)].latencies[bin_value(int(d), int(lead_digits))] += n
+    _add_live(out, live, since, size)
+    return Stats(since, size, out)
+
+
+def _add_live(out: list[Bucket], records: Iterable[CallRecord], since: datetime,
+              size: float) -> None:  # fmt: skip
+    for rec in records:
+        offset = (rec.created_at - since).total_seconds()
+        if offset < 0:
+            continue
+        bucket = out[min(int(offset / size), len(out) - 1)]
+        bucket.count(rec.status, rec.start_path)
+        if rec.completed_at is not None:
+            ms = (rec.completed_at - rec.created_at).total_seconds() * 1000
+            bucket.latencies[bin_value(*latency_bin(ms))] += 1
 
 
 class StatsCache:
@@ -170,7 +217,3 @@ class StatsCache:
             self._entries.clear()
         self._entries[key] = (now, body)
         return body
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
