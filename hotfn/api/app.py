@@ -15,8 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from hotfn import __version__
-from hotfn.api import apps, errors, fns, triggers
+from hotfn import __version__, ui
+from hotfn.api import apps, errors, fns, stats, triggers
 from hotfn.api.auth import TokenAuth
 from hotfn.api.guard import RequestGuard
 from hotfn.api.metering import Metering
@@ -57,9 +57,10 @@ def create_app(lifespan: Lifespan) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (apps.router, fns.router, triggers.router):
+    for router in (apps.router, fns.router, triggers.router, stats.router):
         app.include_router(router)
     _install_calls(app)
+    ui.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

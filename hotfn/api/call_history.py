@@ -8,7 +8,7 @@ client asks for ``text/plain``, the bare text.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
@@ -103,10 +103,14 @@ async def list_calls(
     per_page: Annotated[
         int | None, Query(ge=1, le=1_000_000, description="default 30, max 100")
     ] = None,
+    status: Annotated[
+        Literal["running", "success", "error", "timeout", "cancelled"] | None,
+        Query(description="only calls with this status"),
+    ] = None,
 ) -> dict[str, Any]:
     """Calls of a fn, newest first (records are kept for a bounded time and count)."""
     await _check_fn(request, fn_id)
-    records, nxt = await _runtime(request).calls.list(fn_id, cursor, per_page)
+    records, nxt = await _runtime(request).calls.list(fn_id, cursor, per_page, status)
     return {"items": [_view(r) for r in records], "next_cursor": nxt}
 
 

@@ -214,10 +214,24 @@ class CallStore:
 
     # -- reading ----------------------------------------------------------------
 
+    def reading(self) -> asyncio.Lock:
+        """Hold (``async with``) to read the database and :meth:`in_memory` with no
+        record in both: writes wait meanwhile; the call path never takes it."""
+        return self._lock
+
+    def in_memory(self) -> list[CallRecord]:
+        """Records not written yet: calls running and calls pending their write."""
+        return [*self._running.values(), *(p.record for p in self._pending.values())]
+
     async def list(
-        self, fn_id: str, cursor: str | None = None, per_page: int | None = None
+        self,
+        fn_id: str,
+        cursor: str | None = None,
+        per_page: int | None = None,
+        status: str | None = None,
     ) -> tuple[Sequence[CallRecord], str | None]:
-        """Records of ``fn_id``, newest first, and the next page's cursor (if full).
+        """Records of ``fn_id`` (with ``status`` if given), newest first, and the next
+        page's cursor (if full).
 
         Calls still running or not yet written are served from memory, so reads never
         force a write (which would cut a call's log short of its grace period).
@@ -228,12 +242,16 @@ class CallStore:
         query = sa.select(*[calls.c[name] for name in _FIELDS]).where(calls.c.fn_id == fn_id)
         if after is not None:
             query = query.where(calls.c.id < after)
+        if status is not None:
+            query = query.where(calls.c.status == status)
         query = query.order_by(calls.c.id.desc()).limit(size)
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         merged = {r.id: r for r in map(_record, rows)}
-        for rec in [*self._running.values(), *(p.record for p in self._pending.values())]:
-            if rec.fn_id == fn_id and (after is None or rec.id < after):
+        for rec in self.in_memory():
+            if rec.fn_id != fn_id or (status is not None and rec.status != status):
+                continue
+            if after is None or rec.id < after:
                 merged[rec.id] = rec
         records = sorted(merged.values(), key=lambda r: r.id, reverse=True)[:size]
         nxt = encode_cursor(records[-1].id) if len(records) >= size else None

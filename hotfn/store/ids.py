@@ -41,3 +41,9 @@ def new_id() -> str:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = ms, rand
     return _encode(ms, 10) + _encode(rand, 16)
+
+
+def id_floor(ms: int) -> str:
+    """The smallest id of millisecond ``ms``: ``id >= id_floor(t)`` selects ids made
+    at ``t`` or later (a range scan of the primary key or an ``(x, id)`` index)."""
+    return _encode(max(ms, 0), 10) + "0" * 16
