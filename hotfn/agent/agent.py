@@ -342,6 +342,10 @@ class Agent:
     def inflight(self) -> int:
         return self._inflight
 
+    def generic_count(self) -> int:
+        """Warm generic containers, starting or waiting to be specialised."""
+        return len(self.generic.all) if self.generic is not None else 0
+
 
 def _reset_dir(path: Path, create: bool = True) -> None:
     shutil.rmtree(path, ignore_errors=True)

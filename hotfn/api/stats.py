@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from hotfn.api.models import ErrorBody
 from hotfn.errors import InvalidInput
-from hotfn.runtime import Runtime
+from hotfn.server_state import Runtime
 from hotfn.store.stats import StatsCache
 
 router = APIRouter(tags=["stats"])
@@ -133,9 +133,7 @@ async def server_stats(
         containers[state] = containers.get(state, 0) + count
         if count:
             fns.add(fn_id)
-    generic = agent.ctx.generic
-    if generic is not None:
-        containers["generic"] = sum(generic.counts().values())
+    containers["generic"] = agent.generic_count()
     return {
         "containers": containers,
         "inflight": agent.inflight,

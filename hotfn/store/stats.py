@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hotfn.store import tables
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.store.ids import id_floor
 from hotfn.types import CallRecord
 

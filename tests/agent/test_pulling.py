@@ -83,7 +83,7 @@ async def test_images_from_registries_not_allowed_stay_missing(make: Make) -> No
     with pytest.raises(ImageNotFound):
         await driver.start(spec("team/app:1"))
     with pytest.raises(ImageNotFound):
-        await driver.run_cold(spec("team/app:1"), b"x", 5.0)
+        await driver.run_default_format(spec("team/app:1"), b"x", 5.0)
     assert fake.pulls == []
     await driver.start(spec())  # loopback: allowed
     assert len(fake.pulls) == 1
@@ -93,7 +93,7 @@ async def test_a_per_call_run_counts_the_pull_in_its_start(make: Make) -> None:
     driver, fake = make()
     fake.pull_gate = asyncio.Event()
     asyncio.get_running_loop().call_later(0.2, fake.pull_gate.set)
-    result = await driver.run_cold(spec(), b"you", 5.0)
+    result = await driver.run_default_format(spec(), b"you", 5.0)
     assert result.stdout == b"Hello you from Fake!\n"
     assert result.start_ms >= 200
     assert len(fake.pulls) == 1

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from hotfn.agent.calls import new_call_id
+from hotfn.agent.call_log import new_call_id
 from hotfn.config import Settings
 from hotfn.store import Store
-from hotfn.store.calls import CallStore
+from hotfn.store.call_records import CallStore
 from hotfn.store.stats import StatsCache, bin_value, call_stats, latency_bin, percentile
 from hotfn.types import CallRecord
 
