@@ -120,6 +120,8 @@ class HotContainer:
         self._tasks.append(asyncio.create_task(self._follow_logs(placement.id)))
         if placement.via == "generic" and self.start_path == "image":
             self.start_path = "specialised"
+        elif placement.pulled_ms and self.start_path == "image":
+            self.start_path = "pulled"  # start_ms includes the pull
         if placement.socket is not None:
             self.client = ContainerClient(placement.socket)
             self.start_ms = (time.perf_counter() - t0) * 1000

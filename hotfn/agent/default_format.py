@@ -120,11 +120,12 @@ class DefaultFormatRunner:
                 self.ctx.budget.release(fn.memory)
         finally:
             limiter.release()
-        record.start_path = "image"
+        # "pulled": the image was pulled first (start_ms includes the pull).
+        record.start_path = "pulled" if result.pulled_ms else "image"
         record.container_id = result.container_id or None
         record.start_ms = result.start_ms
         record.run_ms = result.run_ms
-        metrics.started("default", "image", result.start_ms / 1000)
+        metrics.started("default", record.start_path, result.start_ms / 1000)
         metrics.run.observe(result.run_ms / 1000)
         if result.stderr:
             log.add_bytes("stderr", result.stderr)

@@ -134,7 +134,8 @@ class PullingDriver:
             waited = await self._pull_for(spec)
         result = await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
         # The caller's start time is the pull plus the container's start.
-        return dataclasses.replace(result, start_ms=result.start_ms + waited * 1000)
+        pulled = waited * 1000
+        return dataclasses.replace(result, start_ms=result.start_ms + pulled, pulled_ms=pulled)
 
     def _started(self, cid: str, spec: ContainerSpec, waited: float) -> None:
         self._images[cid] = spec.image
@@ -197,3 +198,11 @@ class PullingDriver:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.puller.close()
         await self.inner.close()
+
+
+def pulled_ms(driver: Driver, container_id: str) -> float:
+    """How long the start of ``container_id`` waited for its image to be pulled (0: it
+    was present, or ``driver`` does not pull)."""
+    if isinstance(driver, PullingDriver):
+        return driver.pulled_ms.get(container_id, 0.0)
+    return 0.0

@@ -30,6 +30,7 @@ from hotfn.agent.generic_pools import (
     send_specialise,
     specialise_env,
 )
+from hotfn.agent.pulling import pulled_ms
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
 from hotfn.agent.shared import AgentContext, log
 from hotfn.agent.specialise import CODE_DIR, install_code
@@ -52,6 +53,7 @@ class Placement:
     via: str
     code_dir: Path | None = None
     socket: Path | None = None
+    pulled_ms: float = 0.0  # the start waited this long for an image pull
 
 
 class StartStrategy(Protocol):
@@ -95,7 +97,9 @@ class ImageStart:
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, iofs, True)
             raise
-        return Placement(container_id, name, iofs, "image")
+        return Placement(
+            container_id, name, iofs, "image", pulled_ms=pulled_ms(ctx.driver, container_id)
+        )
 
 
 class SpecialiseStart:

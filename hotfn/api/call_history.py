@@ -44,7 +44,7 @@ class CallOut(BaseModel):
     queued_ms: float | None = None
     start_ms: float | None = None
     run_ms: float | None = None
-    start_path: str | None = None  # hot | cold
+    start_path: str | None = None  # hot, image, specialised, prewarmed or pulled
     container_id: str | None = None
 
 

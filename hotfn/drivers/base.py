@@ -106,7 +106,8 @@ class DefaultFormatResult:
     output written after stdin was closed. ``stderr`` is bounded by the caller's
     ``stderr_limit`` (the tail is dropped). ``exit_code`` is None when the run timed
     out (the container was killed). Times are milliseconds: ``start_ms`` covers
-    create+attach+start, ``run_ms`` from start to exit (or kill).
+    create+attach+start (and any image pull before it: ``pulled_ms``), ``run_ms``
+    from start to exit (or kill).
     """
 
     exit_code: int | None
@@ -117,6 +118,7 @@ class DefaultFormatResult:
     container_id: str = ""
     start_ms: float = 0.0
     run_ms: float = 0.0
+    pulled_ms: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def test_a_call_pulls_the_image_the_engine_lacks(
         assert has_image(ref)
         assert pulls(client, "ok") == before + 1
         record = call_record(client, fn["id"], resp.headers["fn-call-id"])
-        assert record["start_ms"] is not None and record["start_ms"] > 0
+        assert record["start_path"] == "pulled" and record["start_ms"] > 0
         # Hot from then on: no second pull.
         assert client.post(f"/invoke/{fn['id']}", content=b"again").status_code == 200
         assert pulls(client, "ok") == before + 1
@@ -127,6 +127,16 @@ def test_concurrent_first_calls_share_one_pull_and_a_missing_tag_fails_clearly(
                 pool.map(lambda i: client.post(f"/invoke/{fn['id']}", content=b"%d" % i), range(20))
             )
         assert [r.status_code for r in answers] == [200] * 20, [r.text for r in answers]
+        ids = {r.headers["fn-call-id"] for r in answers}
+
+        def records() -> list[dict[str, Any]]:
+            got = client.get(f"/v2/fns/{fn['id']}/calls", params={"per_page": 100}).json()
+            return [c for c in got["items"] if c["id"] in ids and c["status"] == "success"]
+
+        wait_until(lambda: len(records()) == 20, within_s=60, what="20 call records")
+        # The containers those calls started waited for the one pull.
+        paths = {c["start_path"] for c in records()}
+        assert "pulled" in paths and paths <= {"pulled", "hot"}, paths
         assert pulls(client, "ok") == before + 1
     server.stop()
     registry.forget(ref)

@@ -95,5 +95,7 @@ async def test_a_per_call_run_counts_the_pull_in_its_start(make: Make) -> None:
     asyncio.get_running_loop().call_later(0.2, fake.pull_gate.set)
     result = await driver.run_default_format(spec(), b"you", 5.0)
     assert result.stdout == b"Hello you from Fake!\n"
-    assert result.start_ms >= 200
+    assert result.start_ms >= 200 and result.pulled_ms >= 200
+    present = await driver.run_default_format(spec(), b"again", 5.0)
+    assert present.pulled_ms == 0
     assert len(fake.pulls) == 1
