@@ -3,7 +3,6 @@ provisioned containers (images built FROM the local hotfn/python runtime)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +15,7 @@ from hotfn.types import CallRecord, Target
 from tests.agent.conftest import MakeTarget, request
 from tests.agent.docker_images import HERE, docker
 from tests.docker_support import build_image
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -35,19 +35,11 @@ def pyruntime_fn() -> str:
     )
 
 
-async def until(cond: Callable[[], bool], within_s: float = 15.0) -> None:
-    for _ in range(int(within_s / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 async def generic_agent(make_docker_agent: MakeAgent, size: int = 1) -> Agent:
     agent = await make_docker_agent(generic_pool_size=size)
     pools = agent.generic
     assert pools is not None and "python" in pools.planner.runtimes
-    await until(lambda: len(pools.idle["python"]) == size)
+    await until(lambda: len(pools.idle["python"]) == size, within_s=15)
     return agent
 
 
@@ -82,7 +74,7 @@ async def test_generic_container_is_never_given_to_a_second_fn(
     _, r1 = await call(agent, first, "whoami")
     pools = agent.generic
     assert pools is not None
-    await until(lambda: len(pools.idle["python"]) == 1)  # refilled
+    await until(lambda: len(pools.idle["python"]) == 1, within_s=15)  # refilled
     _, r2 = await call(agent, second, "whoami")
     assert r1.start_path == r2.start_path == "specialised"
     assert r1.container_id != r2.container_id
@@ -98,9 +90,12 @@ async def test_provisioned_containers_exist_after_deploy_and_after_a_kill(
     target = make_target(image=pyruntime_fn, annotations={"hotfn.io/provisioned": 2})
     pool = await agent.provision(target)
     assert pool is not None
-    await until(lambda: pool.counts()["idle"] == 2)
+    await until(lambda: pool.counts()["idle"] == 2, within_s=15)
     before = {c.id for c in pool.containers}
     docker("kill", next(iter(before)))
-    await until(lambda: pool.counts()["idle"] == 2 and {c.id for c in pool.containers} != before)
+    await until(
+        lambda: pool.counts()["idle"] == 2 and {c.id for c in pool.containers} != before,
+        within_s=15,
+    )
     _, record = await call(agent, target, "hi")
     assert record.start_path == "provisioned"

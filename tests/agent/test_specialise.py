@@ -16,6 +16,7 @@ from hotfn.drivers.base import HistoryEntry
 from hotfn.drivers.fake import FakeImage
 from hotfn.types import CallRecord, Target
 from tests.agent.conftest import MakeTarget, fake, request
+from tests.waiting import until
 
 MakeAgent = Callable[..., Awaitable[Agent]]
 
@@ -56,14 +57,6 @@ IMAGES = {
     "fn/pip": fn_image(steps=(COPY_CODE, HistoryEntry("/bin/sh -c pip install x", False))),
     "fn/broken": fn_image(files={"other.py": b""}),
 }
-
-
-async def until(cond: Callable[[], bool], within_s: float = 3.0) -> None:
-    for _ in range(int(within_s / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def generic_agent(make_agent: MakeAgent, size: int = 2, **kw: Any) -> Agent:
