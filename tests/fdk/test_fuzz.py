@@ -132,7 +132,9 @@ class Reply:
     body: bytes
 
 
-_STATUS_LINE = re.compile(r"HTTP/1\.1 (\d{3}) [^\r\n]*\Z")
+# HTTP/1.0 too: Go's net/http (hotwrap's server) answers an HTTP/1.0 request in
+# kind, as RFC 9110 §2.5 allows; Fn's agent only ever sends HTTP/1.1.
+_STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3}) [^\r\n]*\Z")
 
 
 def parse_replies(data: bytes) -> tuple[list[Reply], bytes]:
