@@ -132,8 +132,8 @@ class Reply:
     body: bytes
 
 
-# HTTP/1.0 too: Go's net/http (hotwrap) answers an HTTP/1.0 request in kind, as
-# RFC 9110 §6.2 allows; Fn's agent always speaks HTTP/1.1.
+# HTTP/1.0 too: Go's net/http (hotwrap's server) answers an HTTP/1.0 request in
+# kind, as RFC 9110 §2.5 allows; Fn's agent only ever sends HTTP/1.1.
 _STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3}) [^\r\n]*\Z")
 
 
