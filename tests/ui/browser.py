@@ -81,6 +81,16 @@ class Browser:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
         return found[0] if found and found[0].is_displayed() else None
 
+    def click(self, css: str) -> None:
+        """Click ``css``, again if a poll re-rendered it under the click."""
+        self.wait(lambda: (el := self._visible(css)) is not None and (el.click() or True),
+                  f"a click on {css!r}")  # fmt: skip
+
+    def press(self, css: str, keys: str) -> None:
+        """Type ``keys`` into ``css`` (focused by the keyboard, not the mouse)."""
+        self.wait(lambda: (el := self._visible(css)) is not None and (el.send_keys(keys) or True),
+                  f"keys into {css!r}")  # fmt: skip
+
     def text_of(self, css: str) -> str:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
         return found[0].text if found else ""
