@@ -81,6 +81,14 @@ class Browser:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
         return found[0] if found and found[0].is_displayed() else None
 
+    def phone(self, on: bool, width: int = 390, height: int = 844) -> None:
+        """Emulate a phone's screen (headless windows are never narrower than 500 px)."""
+        if on:
+            metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        else:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
     def click(self, css: str) -> None:
         """Click ``css``, again if a poll re-rendered it under the click."""
         self.wait(lambda: (el := self._visible(css)) is not None and (el.click() or True),

@@ -172,12 +172,21 @@ def test_bad_input_in_the_form_gets_a_clear_message(
 def test_phone_width_keyboard_and_labels(
     browser: Browser, deployed: dict[str, Any], screenshots: Path
 ) -> None:
-    browser.driver.set_window_size(390, 844)
+    browser.phone(True)
     try:
         browser.open(fn_url(deployed))
         browser.find("#fn-charts figure")
+        assert browser.js("return innerWidth") == 390
         # Nothing wider than the screen: no sideways scrolling of the page.
-        assert browser.js("return document.documentElement.scrollWidth <= innerWidth + 1")
+        wider = browser.js(
+            "const w = document.documentElement.clientWidth;"
+            "return [...document.querySelectorAll('main *')]"
+            ".filter(e => e.getBoundingClientRect().right > w + 0.5)"
+            ".map(e => `${e.tagName} in ${e.closest('table')?.caption?.textContent}`)"
+        )
+        assert wider == []
+        root = "document.documentElement"
+        assert browser.js(f"return {root}.scrollWidth <= {root}.clientWidth")
         unlabelled = browser.js(
             "return [...document.querySelectorAll('input, select, textarea')]"
             ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))"
@@ -192,7 +201,7 @@ def test_phone_width_keyboard_and_labels(
         browser.wait_text("#invoke-answer", "typed")
         shot(browser, screenshots, "phone")
     finally:
-        browser.driver.set_window_size(1280, 900)
+        browser.phone(False)
     assert browser.console_errors() == []
 
 

@@ -45,12 +45,12 @@ function configKeys(obj) {
 
 function triggerRows(triggers, fnsById) {
   return triggers.map((t) => h("tr", {},
-    h("td", {}, t.name), h("td", {}, t.type), h("td", {}, h("code", {}, t.source)),
-    h("td", {}, fnsById ? (fnsById[t.fn_id] ? link(fnHref(fnsById[t.fn_id]), fnsById[t.fn_id].name) : t.fn_id) : null),
+    h("td", {}, t.name), h("td", { class: "hide-narrow" }, t.type), h("td", {}, h("code", {}, t.source)),
+    h("td", { class: "hide-narrow" }, fnsById ? (fnsById[t.fn_id] ? link(fnHref(fnsById[t.fn_id]), fnsById[t.fn_id].name) : t.fn_id) : null),
     h("td", {}, h("code", {}, t.annotations[HTTP_ENDPOINT] || ""))));
 }
 
-const TRIGGER_HEADS = [["Trigger"], ["Type"], ["Source"], ["Fn"], ["Endpoint"]];
+const TRIGGER_HEADS = [["Trigger"], ["Type", "hide-narrow"], ["Source"], ["Fn", "hide-narrow"], ["Endpoint"]];
 
 export async function overview() {
   const state = { window: "5m", containers: [] };
