@@ -5,7 +5,7 @@ The window is cut into equal buckets; each bucket counts calls (by their start),
 errors, first calls by start path (every path but ``hot`` started a container) and
 the p50/p99 of the calls' latency: created to completed, as the server saw the call.
 
-The database does the work: two GROUP BY queries return a few rows per bucket, not
+The database does the work: one GROUP BY query returns a few rows per bucket, not
 one per call, so a window of 100,000 calls costs about what one of 100 does and the
 server's event loop (which also serves calls) is never busy turning rows into
 objects. Latencies are grouped by their first two significant digits in µs (1.23 ms
@@ -30,9 +30,9 @@ from hotfn.store.ids import id_floor
 from hotfn.types import CallRecord
 
 FAILED = frozenset({"error", "timeout", "cancelled"})
-# GROUP BY 1, 2, 3: PostgreSQL does not see two copies of an expression with bound
+# GROUP BY 1, …, 5: PostgreSQL does not see two copies of an expression with bound
 # parameters as the same expression, so the grouping names the selected columns.
-_ORDINALS: tuple[sa.ColumnClause[Any], ...] = tuple(sa.literal_column(str(i)) for i in (1, 2, 3))
+_ORDINALS: tuple[sa.ColumnClause[Any], ...] = tuple(sa.literal_column(str(i)) for i in range(1, 6))
 
 
 def latency_bin(latency_ms: float) -> tuple[int, int]:
@@ -158,14 +158,10 @@ async def call_stats(
     where = [t.c.id >= id_floor(int(since.timestamp() * 1000)), t.c.created_at >= since]
     if fn_id is not None:
         where.append(t.c.fn_id == fn_id)
-    counts = (
-        sa.select(index, t.c.status, t.c.start_path, sa.func.count())
+    # One scan; a running call (no completed_at) has no latency bin (NULLs).
+    query = (
+        sa.select(index, t.c.status, t.c.start_path, digits, lead, sa.func.count())
         .where(*where)
-        .group_by(*_ORDINALS)
-    )
-    bins = (
-        sa.select(index, digits, lead, sa.func.count())
-        .where(*where, t.c.completed_at.is_not(None))
         .group_by(*_ORDINALS)
     )
     # Under the store's write lock: a record being written is in memory or in the
@@ -173,12 +169,12 @@ async def call_stats(
     async with calls.reading():
         live = [r for r in calls.in_memory() if fn_id is None or r.fn_id == fn_id]
         async with calls.db.engine.connect() as conn:
-            count_rows = (await conn.execute(counts)).all()
-            bin_rows = (await conn.execute(bins)).all()
-    for i, status, path, n in count_rows:
-        out[min(max(int(i), 0), buckets - 1)].count(status, path, int(n))
-    for i, d, lead_digits, n in bin_rows:
-        out[min(max(int(i), 0), buckets - 1)].latencies[bin_value(int(d), int(lead_digits))] += n
+            rows = (await conn.execute(query)).all()
+    for i, status, path, d, lead_digits, n in rows:
+        bucket = out[min(max(int(i), 0), buckets - 1)]
+        bucket.count(status, path, int(n))
+        if d is not None:
+            bucket.latencies[bin_value(int(d), int(lead_digits))] += int(n)
     _add_live(out, live, since, size)
     return Stats(since, size, out)
 

@@ -81,6 +81,24 @@ class Browser:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
         return found[0] if found and found[0].is_displayed() else None
 
+    def phone(self, on: bool, width: int = 390, height: int = 844) -> None:
+        """Emulate a phone's screen (headless windows are never narrower than 500 px)."""
+        if on:
+            metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        else:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def click(self, css: str) -> None:
+        """Click ``css``, again if a poll re-rendered it under the click."""
+        self.wait(lambda: (el := self._visible(css)) is not None and (el.click() or True),
+                  f"a click on {css!r}")  # fmt: skip
+
+    def press(self, css: str, keys: str) -> None:
+        """Type ``keys`` into ``css`` (focused by the keyboard, not the mouse)."""
+        self.wait(lambda: (el := self._visible(css)) is not None and (el.send_keys(keys) or True),
+                  f"keys into {css!r}")  # fmt: skip
+
     def text_of(self, css: str) -> str:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
         return found[0].text if found else ""

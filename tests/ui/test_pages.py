@@ -12,7 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+
+pytest.importorskip("selenium", reason="selenium missing: run scripts/ensure-venv")
+
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.server_support import ServerProcess
 from tests.ui.browser import Browser
@@ -80,7 +84,7 @@ def test_invoke_from_the_form_shows_the_answer_then_the_call_and_its_log(
     browser.find(f"tr[data-call='{call_id}']")
     row = browser.text_of(f"tr[data-call='{call_id}']")
     assert "success" in row
-    browser.find(f"tr[data-call='{call_id}'] button").click()
+    browser.click(f"tr[data-call='{call_id}'] button")
     browser.wait_text("#call-log-title", call_id)
     browser.wait_text("#call-log-text", "hello from the browser")
     assert browser.console_errors() == []
@@ -171,12 +175,21 @@ def test_bad_input_in_the_form_gets_a_clear_message(
 def test_phone_width_keyboard_and_labels(
     browser: Browser, deployed: dict[str, Any], screenshots: Path
 ) -> None:
-    browser.driver.set_window_size(390, 844)
+    browser.phone(True)
     try:
         browser.open(fn_url(deployed))
         browser.find("#fn-charts figure")
+        assert browser.js("return innerWidth") == 390
         # Nothing wider than the screen: no sideways scrolling of the page.
-        assert browser.js("return document.documentElement.scrollWidth <= innerWidth + 1")
+        wider = browser.js(
+            "const w = document.documentElement.clientWidth;"
+            "return [...document.querySelectorAll('main *')]"
+            ".filter(e => e.getBoundingClientRect().right > w + 0.5)"
+            ".map(e => `${e.tagName} in ${e.closest('table')?.caption?.textContent}`)"
+        )
+        assert wider == []
+        root = "document.documentElement"
+        assert browser.js(f"return {root}.scrollWidth <= {root}.clientWidth")
         unlabelled = browser.js(
             "return [...document.querySelectorAll('input, select, textarea')]"
             ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))"
@@ -191,5 +204,25 @@ def test_phone_width_keyboard_and_labels(
         browser.wait_text("#invoke-answer", "typed")
         shot(browser, screenshots, "phone")
     finally:
-        browser.driver.set_window_size(1280, 900)
+        browser.phone(False)
+    assert browser.console_errors() == []
+
+
+def test_calls_filter_by_status(browser: Browser, deployed: dict[str, Any]) -> None:
+    fn = deployed["idle"]
+    with httpx.Client(base_url=deployed["url"], timeout=60) as api:
+        assert api.post(f"/invoke/{fn['id']}", content=b"raise").status_code == 502
+        assert api.post(f"/invoke/{fn['id']}", content=b"fine").status_code == 200
+    browser.open(fn_url(deployed, "idle"))
+
+    def statuses() -> set[str]:
+        status_cells = "#calls tr[data-call] td:nth-child(2)"
+        cells = browser.driver.find_elements(By.CSS_SELECTOR, status_cells)
+        return {el.text.split()[0] for el in cells}
+
+    browser.wait(lambda: {"success", "error"} <= statuses(), "both kinds of call listed")
+    Select(browser.find("#status-filter")).select_by_value("error")
+    browser.wait(lambda: statuses() == {"error"}, "only failed calls listed")
+    browser.press("#calls tr[data-call] button", "\n")  # open it from the keyboard
+    browser.wait_text("#call-log", "error")
     assert browser.console_errors() == []

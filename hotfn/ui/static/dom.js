@@ -39,3 +39,15 @@ export function props(pairs) {
   return h("dl", { class: "props" },
     pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v === "" || v === null ? "–" : v)]));
 }
+
+// Run an event handler's promise; a failure shows in the page's alert line rather
+// than as an unhandled rejection.
+export function safely(promiseFn) {
+  return (...args) => {
+    Promise.resolve().then(() => promiseFn(...args)).catch((e) => {
+      const box = document.getElementById("alert");
+      box.hidden = false;
+      box.textContent = `Could not load: ${e.message}`;
+    });
+  };
+}

@@ -2,7 +2,7 @@
 // {title, crumbs, node, refresh}; app.js polls refresh() while the page is shown.
 import * as api from "./api.js";
 import { callCharts, chart, formatWindow } from "./charts.js";
-import { clear, h, ms, props, time } from "./dom.js";
+import { clear, h, ms, props, safely, time } from "./dom.js";
 import { invokeForm } from "./invoke.js";
 
 const INVOKE_ENDPOINT = "fnproject.io/fn/invokeEndpoint";
@@ -26,7 +26,7 @@ function table(caption, heads, rows, empty) {
 }
 
 function windowSelect(state, onChange) {
-  const select = h("select", { id: "window", onchange: () => { state.window = select.value; onChange(); } },
+  const select = h("select", { id: "window", onchange: safely(() => { state.window = select.value; return onChange(); }) },
     WINDOWS.map((w) => h("option", { value: w, selected: w === state.window }, w)));
   return h("div", { class: "row" }, h("div", {}, h("label", { for: "window" }, "Chart window"), select));
 }
@@ -45,12 +45,12 @@ function configKeys(obj) {
 
 function triggerRows(triggers, fnsById) {
   return triggers.map((t) => h("tr", {},
-    h("td", {}, t.name), h("td", {}, t.type), h("td", {}, h("code", {}, t.source)),
-    h("td", {}, fnsById ? (fnsById[t.fn_id] ? link(fnHref(fnsById[t.fn_id]), fnsById[t.fn_id].name) : t.fn_id) : null),
+    h("td", {}, t.name), h("td", { class: "hide-narrow" }, t.type), h("td", {}, h("code", {}, t.source)),
+    h("td", { class: "hide-narrow" }, fnsById ? (fnsById[t.fn_id] ? link(fnHref(fnsById[t.fn_id]), fnsById[t.fn_id].name) : t.fn_id) : null),
     h("td", {}, h("code", {}, t.annotations[HTTP_ENDPOINT] || ""))));
 }
 
-const TRIGGER_HEADS = [["Trigger"], ["Type"], ["Source"], ["Fn"], ["Endpoint"]];
+const TRIGGER_HEADS = [["Trigger"], ["Type", "hide-narrow"], ["Source"], ["Fn", "hide-narrow"], ["Endpoint"]];
 
 export async function overview() {
   const state = { window: "5m", containers: [] };
@@ -77,7 +77,7 @@ export async function overview() {
   const node = h("div", {},
     h("h1", {}, "Server"),
     h("section", { class: "card", "aria-labelledby": "srv-title" },
-      h("h2", { id: "srv-title" }, "Live"), counts, windowSelect(state, () => { state.containers = []; refresh(); }), server),
+      h("h2", { id: "srv-title" }, "Live"), counts, windowSelect(state, () => { state.containers = []; return refresh(); }), server),
     h("div", { class: "columns" },
       h("section", { class: "card", "aria-labelledby": "apps-title" },
         h("h2", { id: "apps-title" }, `Apps (${apps.length})`),
@@ -125,7 +125,7 @@ export async function fnPage(fnId) {
   const charts = h("div", { id: "fn-charts", class: "grid" });
   const calls = h("div", { id: "calls" });
   const logPanel = h("section", { id: "call-log", class: "card", "aria-live": "polite", hidden: true });
-  const filter = h("select", { id: "status-filter", onchange: () => { state.status = filter.value; refreshCalls(); } },
+  const filter = h("select", { id: "status-filter", onchange: safely(() => { state.status = filter.value; return refreshCalls(); }) },
     h("option", { value: "" }, "any"), STATUSES.map((s) => h("option", { value: s }, s)));
 
   async function openCall(callId) {
@@ -154,7 +154,7 @@ export async function fnPage(fnId) {
         ["Run ms", "num"], ["Created"], ["Completed", "hide-narrow"]],
       page.items.map((c) => h("tr", { "data-call": c.id },
         h("td", {}, h("button", { type: "button", class: "link mono", "aria-label": `Open call ${c.id}`,
-          onclick: () => openCall(c.id) }, c.id.slice(-8))),
+          onclick: safely(() => openCall(c.id)) }, c.id.slice(-8))),
         h("td", { class: `status-${c.status}` }, c.status, c.http_status ? ` (${c.http_status})` : ""),
         h("td", { class: "hide-narrow" }, c.start_path || "–"),
         h("td", { class: "num hide-narrow" }, ms(c.queued_ms)), h("td", { class: "num hide-narrow" }, ms(c.start_ms)),
@@ -183,7 +183,7 @@ export async function fnPage(fnId) {
           ["Invoke endpoint", h("code", {}, fn.annotations[INVOKE_ENDPOINT] || "")],
           ["Trigger endpoints", triggers.length ? h("ul", {}, triggers.map((t) =>
             h("li", {}, h("code", {}, t.annotations[HTTP_ENDPOINT] || t.source)))) : "none"]])),
-      invokeForm(fn, async (callId) => { await refresh(); if (callId) openCall(callId).catch(() => {}); })),
+      invokeForm(fn, safely(async (callId) => { await refresh(); if (callId) await openCall(callId); }))),
     h("section", { class: "card", "aria-labelledby": "fn-live" },
       h("h2", { id: "fn-live" }, "Live"), windowSelect(state, refreshCharts), charts),
     h("section", { class: "card", "aria-labelledby": "fn-calls" },
