@@ -12,9 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-pytest.importorskip("selenium", reason="selenium missing: run scripts/ensure-venv")
-
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
