@@ -82,7 +82,11 @@ class PullingDriver:
         value = target.annotation(AUTH_ANNOTATION) if target else None
         return str(value) if value else None
 
-    async def _pull_for(self, spec: ContainerSpec) -> float:
+    async def _pull_for(self, spec: ContainerSpec, missing: ImageNotFound) -> float:
+        """Pull the image a start found ``missing``; the seconds waited. An image from
+        a registry pulls may not reach stays missing (``missing`` is raised)."""
+        if not self.puller.allows(spec.image):
+            raise missing
         fn_id = spec.labels.get(LABEL_FN)
         target = await self._target(fn_id) if fn_id else None
         return await self.puller.pull(spec.image, self._auth_name(target))
@@ -114,10 +118,8 @@ class PullingDriver:
         waited = 0.0
         try:
             cid = await self.inner.start(spec)
-        except ImageNotFound:
-            if not self.puller.allows(spec.image):
-                raise
-            waited = await self._pull_for(spec)
+        except ImageNotFound as missing:
+            waited = await self._pull_for(spec, missing)
             cid = await self.inner.start(spec)
         self._started(cid, spec, waited)
         return cid
@@ -128,10 +130,8 @@ class PullingDriver:
         self.puller.used(spec.image)
         try:
             return await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
-        except ImageNotFound:
-            if not self.puller.allows(spec.image):
-                raise
-            waited = await self._pull_for(spec)
+        except ImageNotFound as missing:
+            waited = await self._pull_for(spec, missing)
         result = await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
         # The caller's start time is the pull plus the container's start.
         pulled = waited * 1000
