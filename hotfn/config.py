@@ -179,9 +179,12 @@ class Settings:
         """Fill in what depends on the data dir (call once at server start)."""
         if not self.instance:
             self.instance = load_instance(self.data_dir)
-        if self.registry_auth_dir is None:
-            self.registry_auth_dir = self.data_dir / "registry-auth"
         return self
+
+    def registry_auth_path(self) -> Path:
+        """The folder of named credential sets (``HOTFN_REGISTRY_AUTH_DIR``, else
+        ``<data_dir>/registry-auth``)."""
+        return self.registry_auth_dir or self.data_dir / "registry-auth"
 
     def docker_config_path(self) -> Path:
         """The Docker config.json whose ``auths`` pulls use (Docker's own default:

@@ -202,10 +202,9 @@ class ImagePuller:
 
 def puller_for(driver: Driver, settings: Settings) -> ImagePuller:
     """The puller a server with ``settings`` uses."""
-    named = settings.registry_auth_dir or settings.data_dir / "registry-auth"
     return ImagePuller(
         driver,
-        Credentials(settings.docker_config_path(), named),
+        Credentials(settings.docker_config_path(), settings.registry_auth_path()),
         timeout=settings.pull_timeout,
         retry_after=settings.pull_retry_after,
         gc_after=settings.image_gc_after,
