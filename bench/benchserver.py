@@ -25,7 +25,16 @@ from tests.docker_support import docker  # noqa: E402
 
 
 class BenchServer:
-    def __init__(self, name: str) -> None:
+    """``prefix``: a command the server runs under (e.g. valgrind); ``env``: more
+    settings; ``start_s``: how long it may take to answer its first request."""
+
+    def __init__(
+        self,
+        name: str,
+        prefix: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        start_s: float = 30.0,
+    ) -> None:
         self.data = Path(tempfile.mkdtemp(prefix=f"hotfn-{name}-"))
         self.instance = name + secrets.token_hex(3)
         with socket.socket() as s:
@@ -33,15 +42,18 @@ class BenchServer:
             self.port: int = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
-               "HOTFN_DATA_DIR": str(self.data)}  # fmt: skip
+               "HOTFN_DATA_DIR": str(self.data), **(env or {})}  # fmt: skip
         self.log = open(self.data / "server.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
+            [*prefix, sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
             env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
         )  # fmt: skip
-        for _ in range(600):
+        until = time.monotonic() + start_s
+        while time.monotonic() < until:
+            if self.proc.poll() is not None:
+                break
             try:
-                urllib.request.urlopen(self.url + "/", timeout=1).close()
+                urllib.request.urlopen(self.url + "/", timeout=5).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -51,7 +63,7 @@ class BenchServer:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=300) as resp:
             out: dict[str, Any] = json.loads(resp.read() or b"{}")
             return out
 
@@ -60,6 +72,11 @@ class BenchServer:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system, all threads) the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def sockets(self) -> list[str]:
         """The hot containers' sockets (to call them directly, beside the server)."""
