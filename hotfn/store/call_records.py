@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotfn.config import Settings
 from hotfn.errors import NotFound
 from hotfn.store import tables
+from hotfn.store.call_rows import FIELDS, insert_calls
 from hotfn.store.common import decode_cursor, encode_cursor, page_size
 from hotfn.types import CallRecord
 
@@ -34,10 +35,7 @@ log = logging.getLogger("hotfn.store.call_records")
 
 _MAX_PENDING = 20_000  # records kept in memory while the database is unreachable
 _PRUNE_EVERY_S = 60.0
-_FIELDS = (
-    "id", "fn_id", "app_id", "status", "http_status", "error", "created_at", "started_at",
-    "completed_at", "queued_ms", "start_ms", "run_ms", "start_path", "container_id",
-)  # fmt: skip
+_FIELDS = FIELDS
 
 
 class LogSource(Protocol):
@@ -139,7 +137,6 @@ class CallStore:
             if not batch:
                 return 0
             limit = self.settings.call_log_max_bytes
-            rows = [{name: getattr(p.record, name) for name in _FIELDS} for p in batch]
             logs = []
             for p in batch:
                 if p.log is None:
@@ -159,7 +156,7 @@ class CallStore:
                         }
                     )
             async with self.db.engine.begin() as conn:
-                await conn.execute(tables.calls.insert(), rows)
+                await insert_calls(conn, [p.record for p in batch])
                 if logs:
                     await conn.execute(tables.call_logs.insert(), logs)
             for p in batch:
