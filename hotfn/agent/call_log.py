@@ -24,7 +24,8 @@ def utcnow() -> datetime:
 def rfc3339(moment: datetime) -> str:
     """``2026-11-29T11:54:51.123Z``. Milliseconds, not Fn's whole seconds: truncating
     would give the function up to a second less than its timeout."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is C (strftime and an f-string cost ~5x more, on every call).
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def deadline_after(seconds: float) -> str:

@@ -220,27 +220,33 @@ class HotContainer:
         assert client is not None
         timeout = self.target.fn.timeout
         self.active_logs.append(call_log)
+        # The deadline counts from container assignment (Fn's rule).
+        deadlines = self.ctx.deadlines
+        deadline = deadlines.start(timeout)
         try:
-            # The deadline counts from container assignment (Fn's rule).
-            async with asyncio.timeout(timeout):
-                headers = request_headers(req, deadline_after(timeout))
-                result = await client.call(headers, req.body, req.max_response)
-        except TimeoutError:
-            self.healthy = False  # it may be stuck; a fresh one serves the next call
-            raise FunctionTimeout() from None
+            headers = request_headers(req, deadline_after(timeout))
+            result = await client.call(headers, req.body, req.max_response)
+        except asyncio.CancelledError:
+            # Past the deadline, or the client went away mid-call: either way the
+            # connection is in an unknown state (Fn's contract has no cancel), and
+            # the container may be stuck: a fresh one serves the next call.
+            self.healthy = False
+            if deadlines.end(deadline):
+                raise FunctionTimeout() from None
+            raise
         except ResponseTooLarge as exc:
             self.healthy = False  # it is still writing into a connection we closed
             raise ResponseTooLargeError.over(exc.limit) from None
         except BrokenResponse as exc:
             self.healthy = False
+            deadlines.end(deadline)  # finding out why may take a moment
             raise await self._broken(exc) from None
-        except (ConnectFailed, asyncio.CancelledError):
-            # ConnectFailed: nothing was sent, the caller retries elsewhere.
-            # Cancelled: the client went away mid-call; the connection is in an
-            # unknown state and Fn's contract has no cancel, so replace it.
+        except ConnectFailed:
+            # Nothing was sent, the caller retries elsewhere.
             self.healthy = False
             raise
         finally:
+            deadlines.end(deadline)
             with contextlib.suppress(ValueError):
                 self.active_logs.remove(call_log)
             self.last_log = call_log

@@ -367,4 +367,3 @@ class HotPool:
             if c.state in out:
                 out[c.state] += 1
         return out
-

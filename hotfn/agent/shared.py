@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hotfn.agent.budget import MemoryBudget
+from hotfn.agent.deadlines import DeadlineSweeper
 from hotfn.agent.keepalive import FixedKeepAlive, KeepAlivePolicy
 from hotfn.config import Settings
 from hotfn.drivers.base import LABEL_FN, LABEL_INSTANCE, LABEL_KIND, LABEL_MANAGED, Driver
@@ -45,6 +46,8 @@ class AgentContext:
     reserve: Callable[[int, object | None], bool]
     keepalive: KeepAlivePolicy = field(default_factory=FixedKeepAlive)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # The deadlines of hot calls in flight (one timer for all, not one per call).
+    deadlines: DeadlineSweeper = field(default_factory=DeadlineSweeper)
 
     @property
     def labels(self) -> dict[str, str]:
