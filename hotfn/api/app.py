@@ -18,6 +18,7 @@ from starlette.responses import Response
 from hotfn import __version__, ui
 from hotfn.api import apps, errors, fns, stats, triggers
 from hotfn.api.auth import TokenAuth
+from hotfn.api.front import HotfnApp
 from hotfn.api.guard import RequestGuard
 from hotfn.api.metering import Metering
 from hotfn.api.models import Version
@@ -27,7 +28,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(lifespan: Lifespan) -> FastAPI:
-    app = FastAPI(
+    app = HotfnApp(
         title="hotfn",
         version=__version__,
         description="Fn-compatible functions platform (REST API v2) that keeps containers hot.",
@@ -70,8 +71,8 @@ def _install_calls(app: FastAPI) -> None:
     from hotfn.api import call_history, invoke
 
     app.include_router(call_history.router)
-    # Outermost: calls skip the management API's routing and middleware (~70 µs).
-    app.add_middleware(invoke.FastPaths)
+    # HotfnApp answers these paths before FastAPI's middleware and routing; the routes
+    # remain for what it leaves (e.g. 405 for a method no trigger takes).
     app.add_route("/invoke/{fn_id}", invoke.invoke, methods=["POST"], include_in_schema=False)
     app.add_route(
         "/t/{app_name}/{source:path}",

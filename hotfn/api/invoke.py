@@ -12,9 +12,10 @@ are ``{"message": ...}`` with the status of the ``HotfnError`` (502 function fai
 
 from __future__ import annotations
 
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from hotfn.agent.call_log import new_call_id
 from hotfn.agent.httpstream import (
@@ -55,31 +56,40 @@ def _error(exc: HotfnError, call_id: str) -> Response:
     return error_response(exc.status, exc.message, headers)
 
 
-def _check_access(runtime: Runtime, target: Target, request: Request) -> None:
+def _check_access(runtime: Runtime, target: Target, scope: Scope) -> None:
     token = runtime.settings.token
-    if token and not call_allowed(target, request.scope["headers"], token):
+    if token and not call_allowed(target, scope["headers"], token):
         raise Unauthorized(
             "this fn's app requires the API token for calls: send 'Authorization: Bearer <token>'"
         )
 
 
-async def invoke(request: Request) -> Response:
-    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
-    runtime: Runtime = request.app.state.runtime
+def _invoke_type(raw: RawHeaders) -> bytes:
+    for name, value in raw:
+        if name == b"fn-invoke-type":
+            return value
+    return b""
+
+
+async def invoke_call(runtime: Runtime, scope: Scope, receive: Receive, fn_id: str) -> Response:
+    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once.
+
+    Raw ASGI (no ``Request`` object): the endpoint reads the scope once, itself."""
     call_id = new_call_id()
     try:
         settings = runtime.settings
-        headers, length = scan_headers(request.scope["headers"], settings)
-        target = await runtime.cache.target(request.path_params["fn_id"])
-        _check_access(runtime, target, request)
-        body = await read_body(request.receive, length, body_limit(target, settings))
+        raw = scope["headers"]
+        headers, length = scan_headers(raw, settings)
+        target = await runtime.cache.target(fn_id)
+        _check_access(runtime, target, scope)
+        body = await read_body(receive, length, body_limit(target, settings))
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
         # it costs more than the rest of this function.
-        url = str(request.url) if target.fn.format == "default" else ""
+        url = str(URL(scope=scope)) if target.fn.format == "default" else ""
         req = CallRequest(
-            call_id, request.method, url, headers, body, False, response_limit(target, settings)
+            call_id, scope["method"], url, headers, body, False, response_limit(target, settings)
         )
-        if request.headers.get("fn-invoke-type") == "detached":
+        if _invoke_type(raw) == b"detached":
             runtime.agent.call_detached(target, req)
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
         result = await runtime.agent.call(target, req)
@@ -88,64 +98,65 @@ async def invoke(request: Request) -> Response:
     return RawResponse(result.body, 200, invoke_response_headers(result, call_id))
 
 
-async def trigger(request: Request) -> Response:
+async def trigger_call(
+    runtime: Runtime, scope: Scope, receive: Receive, app_name: str, source: str
+) -> Response:
     """``/t/{app_name}/{source}``, any method: the fn behind an HTTP trigger."""
-    runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
+    method: str = scope["method"]
     try:
         settings = runtime.settings
-        headers, length = scan_headers(request.scope["headers"], settings)
-        source = "/" + request.path_params["source"]
-        target, _trig = await runtime.cache.trigger(request.path_params["app_name"], source)
-        _check_access(runtime, target, request)
-        body = await read_body(request.receive, length, body_limit(target, settings))
-        url = str(request.url)
+        headers, length = scan_headers(scope["headers"], settings)
+        target, _trig = await runtime.cache.trigger(app_name, "/" + source)
+        _check_access(runtime, target, scope)
+        body = await read_body(receive, length, body_limit(target, settings))
+        url = str(URL(scope=scope))
         req = CallRequest(
-            call_id, request.method, url, headers, body, True, response_limit(target, settings)
+            call_id, method, url, headers, body, True, response_limit(target, settings)
         )
         result = await runtime.agent.call(target, req)
     except HotfnError as exc:
         return _error(exc, call_id)
     status, out_headers = trigger_response(result, call_id)
-    body = b"" if request.method == "HEAD" else result.body
+    body = b"" if method == "HEAD" else result.body
     return RawResponse(body, status, out_headers)
+
+
+async def invoke(request: Request) -> Response:
+    """The route form of :func:`invoke_call` (the front answers these paths first)."""
+    runtime: Runtime = request.app.state.runtime
+    return await invoke_call(runtime, request.scope, request.receive, request.path_params["fn_id"])
+
+
+async def trigger(request: Request) -> Response:
+    """The route form of :func:`trigger_call`."""
+    runtime: Runtime = request.app.state.runtime
+    params = request.path_params
+    return await trigger_call(
+        runtime, request.scope, request.receive, params["app_name"], params["source"]
+    )
 
 
 _TRIGGER_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class FastPaths:
-    """ASGI middleware sending ``/invoke/{fn_id}`` and ``/t/{app}/{source}`` straight
-    to :func:`invoke` and :func:`trigger`.
+async def fast_paths(runtime: Runtime, scope: Scope, receive: Receive) -> Response | None:
+    """The response to ``/invoke/{fn_id}`` and ``/t/{app}/{source}``, or None for any
+    other request (it goes through FastAPI's routing).
 
-    FastAPI's router tries every route in order with its own per-route machinery;
-    measured here that costs ~50 µs per call, a sixth of hotfn's whole per-call
-    budget. Everything else passes through untouched. Install it outermost among
-    user middleware (``app.add_middleware(FastPaths)`` after the others), so
-    Starlette's ``ServerErrorMiddleware`` still turns a crash into a 500.
+    FastAPI's router tries every route in order with its own per-route machinery, and
+    FastAPI 0.16x wraps every request in its telemetry and body-limit middleware:
+    :class:`hotfn.api.front.HotfnApp` calls this first, before any of it.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            response: Response | None = None
-            if path.startswith("/invoke/"):
-                fn_id = path[8:]
-                if fn_id and "/" not in fn_id:
-                    if scope["method"] == "POST":
-                        scope["path_params"] = {"fn_id": fn_id}
-                        response = await invoke(Request(scope, receive))
-                    else:
-                        response = error_response(405, "method not allowed", {"Allow": "POST"})
-            elif path.startswith("/t/"):
-                app_name, sep, source = path[3:].partition("/")
-                if app_name and sep and scope["method"] in _TRIGGER_METHODS:
-                    scope["path_params"] = {"app_name": app_name, "source": source}
-                    response = await trigger(Request(scope, receive))
-            if response is not None:
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    path: str = scope["path"]
+    if path.startswith("/invoke/"):
+        fn_id = path[8:]
+        if fn_id and "/" not in fn_id:
+            if scope["method"] == "POST":
+                return await invoke_call(runtime, scope, receive, fn_id)
+            return error_response(405, "method not allowed", {"Allow": "POST"})
+    elif path.startswith("/t/"):
+        app_name, sep, source = path[3:].partition("/")
+        if app_name and sep and scope["method"] in _TRIGGER_METHODS:
+            return await trigger_call(runtime, scope, receive, app_name, source)
+    return None

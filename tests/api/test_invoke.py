@@ -193,28 +193,47 @@ async def test_fn_update_drains_pool(
     assert [p.target.env["V"] for p in runtime.agent.pools() if p.containers] == ["2"]
 
 
-async def test_fast_paths_route_invoke_and_trigger(
+async def test_front_answers_calls_before_fastapi(
     client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
 ) -> None:
-    from hotfn.api.invoke import FastPaths
+    from hotfn.api.front import HotfnApp
 
     app = client._transport.app  # type: ignore[attr-defined]
-    inner = FastPaths(app)
+    assert isinstance(app, HotfnApp)
+    fn = await make_fn()
+    await make_trigger(client, fn, "/a/b")
 
-    async def as_middleware(scope: Any, receive: Any, send: Any) -> None:
-        scope["app"] = app  # what the FastAPI app sets before its middleware stack
-        await inner(scope, receive, send)
+    # Calls never reach FastAPI's own middleware stack: replace it with one that fails.
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError(f"{scope['path']} went through FastAPI's stack")
 
-    fast = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=as_middleware), base_url="http://testserver"
-    )
-    async with fast:
-        fn = await make_fn()
-        await make_trigger(client, fn, "/a/b")
-        resp = await fast.post(f"/invoke/{fn['id']}", content=b"x")
+    real, app.middleware_stack = app.middleware_stack, refuse
+    try:
+        resp = await client.post(f"/invoke/{fn['id']}", content=b"x")
         assert resp.status_code == 200 and resp.content == b"x"
-        resp = await fast.get(f"/invoke/{fn['id']}")
+        resp = await client.get(f"/invoke/{fn['id']}")
         assert resp.status_code == 405 and resp.headers["allow"] == "POST"
-        resp = await fast.post(f"/t/{fn['app_name']}/a/b", content=b"http:202")
+        resp = await client.post(f"/t/{fn['app_name']}/a/b", content=b"http:202")
         assert resp.status_code == 202 and resp.headers["x-fake"] == "yes"
-        assert (await fast.get("/version")).status_code == 200  # everything else passes
+    finally:
+        app.middleware_stack = real
+    assert (await client.get("/version")).status_code == 200  # everything else passes
+
+
+async def test_front_turns_a_crash_into_500(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]], monkeypatch: Any
+) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    fn = await make_fn()
+
+    async def crash(*_args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.state.runtime.agent, "call", crash)
+    lenient = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=lenient, base_url="http://testserver") as c:
+        resp = await c.post(f"/invoke/{fn['id']}", content=b"x")
+    assert resp.status_code == 500
+    assert resp.json() == {"message": "internal server error; the server log has details"}
+    with pytest.raises(RuntimeError, match="a bug"):  # re-raised for the server to log
+        await client.post(f"/invoke/{fn['id']}", content=b"x")
