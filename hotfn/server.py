@@ -95,6 +95,8 @@ def serve(settings: Settings) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM."""
     import uvicorn
 
+    from hotfn.http_protocol import CoalescingHttpToolsProtocol
+
     settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
@@ -106,5 +108,6 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout),
         lifespan="on",
+        http=CoalescingHttpToolsProtocol,  # a response in one write, not two
     )
     uvicorn.Server(config).run()
