@@ -34,8 +34,8 @@ def test_two_servers_on_one_postgres_run_500_calls_each_exactly_once(
     url = make_db_url("postgres")
     a, b = queue_server(url), queue_server(url)
     fn = a.deploy()
-    with ThreadPoolExecutor(8) as pool:
-        parts = [pool.submit(_send, (a, b)[i % 2], fn["id"], CALLS // 8) for i in range(8)]
+    with ThreadPoolExecutor(10) as pool:
+        parts = [pool.submit(_send, (a, b)[i % 2], fn["id"], CALLS // 10) for i in range(10)]
         sent = [call_id for part in parts for call_id in part.result()]
     assert len(set(sent)) == CALLS
 
