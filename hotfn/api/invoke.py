@@ -25,7 +25,13 @@ from hotfn.agent.httpstream import (
 )
 from hotfn.api.auth import call_allowed
 from hotfn.api.errors import error_response
-from hotfn.api.limits import body_limit, read_body, response_limit, scan_headers
+from hotfn.api.limits import (
+    body_limit,
+    read_body,
+    read_detached_body,
+    response_limit,
+    scan_headers,
+)
 from hotfn.errors import HotfnError, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
@@ -64,7 +70,8 @@ def _check_access(runtime: Runtime, target: Target, request: Request) -> None:
 
 
 async def invoke(request: Request) -> Response:
-    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
+    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 once the
+    call is stored (body up to ``max_detached_body``, 256 KiB)."""
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
@@ -72,15 +79,21 @@ async def invoke(request: Request) -> Response:
         headers, length = scan_headers(request.scope["headers"], settings)
         target = await runtime.cache.target(request.path_params["fn_id"])
         _check_access(runtime, target, request)
-        body = await read_body(request.receive, length, body_limit(target, settings))
+        detached = request.headers.get("fn-invoke-type") == "detached"
+        limit = body_limit(target, settings)
+        if detached:
+            body = await read_detached_body(request.receive, length, limit, settings)
+        else:
+            body = await read_body(request.receive, length, limit)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
         # it costs more than the rest of this function.
         url = str(request.url) if target.fn.format == "default" else ""
         req = CallRequest(
             call_id, request.method, url, headers, body, False, response_limit(target, settings)
         )
-        if request.headers.get("fn-invoke-type") == "detached":
-            runtime.agent.call_detached(target, req)
+        if detached:
+            # 202 only once the call is committed to the datastore (agent/detached.py).
+            await runtime.dispatcher.enqueue(target, req)
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
         result = await runtime.agent.call(target, req)
     except HotfnError as exc:
