@@ -92,7 +92,7 @@ class Settings:
     generic_pool_size: int = 0
     generic_memory_mb: int = 128
     generic_images: dict[str, str] = field(
-        default_factory=lambda: {"python": "hotfn/python:latest"}
+        default_factory=lambda: {"python": "hotfn/python:latest", "node": "hotfn/node:latest"}
     )
     # Keep-alive of idle hot containers: "adaptive" (hybrid histogram, falls back to
     # the fn's idle_timeout without enough history) or "fixed" (idle_timeout only);
