@@ -120,6 +120,10 @@ class Settings:
     registry_auth_dir: Path | None = None
     image_gc_after: float = 0.0
     pull_from: tuple[str, ...] = ("*",)
+    # Behind nginx (docs/scale-out.md): the named location this server's own 503s
+    # (too busy, draining, engine down: the call never reached a function) send
+    # nginx to with X-Accel-Redirect, so it spills them to the next node. "" = off.
+    spill_to: str = ""
 
     @property
     def database_url(self) -> str:
@@ -158,6 +162,7 @@ class Settings:
             registry_auth_dir=_env_path("HOTFN_REGISTRY_AUTH_DIR"),
             image_gc_after=_env_float("HOTFN_IMAGE_GC_AFTER", 0.0),
             pull_from=_env_list("HOTFN_PULL_FROM", ("*",)),
+            spill_to=os.environ.get("HOTFN_SPILL_TO", ""),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():
