@@ -37,6 +37,7 @@ from benchserver import BenchServer  # noqa: E402
 from hotfn.cluster.local import Nginx, wait_until_answers  # noqa: E402
 from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing  # noqa: E402
 from tests.cluster.conftest import nginx_binary  # noqa: E402
+from tests.docker_support import containers_with  # noqa: E402
 from tests.server_support import create_pg_database, drop_pg_database, free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -63,6 +64,10 @@ def container_cpu(ids: list[str]) -> float:
         if path.exists():
             total += int(path.read_text())
     return total / 1e9
+
+
+def all_containers(nodes: list[BenchServer]) -> list[str]:
+    return [c for n in nodes for c in containers_with({"io.hotfn.instance": n.instance})]
 
 
 class Front:
@@ -122,8 +127,10 @@ async def main(args: argparse.Namespace) -> None:
     fronts: dict[int, Front] = {}
     try:
         app = nodes[0].api("POST", "/v2/apps", {"name": "bench"})
-        fns = [nodes[0].api("POST", "/v2/fns", {"name": f"echo{i}", "app_id": app["id"],
-                                               "image": image}) for i in range(args.fns)]  # fmt: skip
+        fns = [
+            nodes[0].api("POST", "/v2/fns", {"name": f"e{i}", "app_id": app["id"], "image": image})
+            for i in range(args.fns)
+        ]
         raws = [post(f"/invoke/{fn['id']}", b"hello") for fn in fns]
         fronts = {n: Front(binary, nodes[:n]) for n in (1, 2, 3)}
 
@@ -139,15 +146,13 @@ async def main(args: argparse.Namespace) -> None:
         direct_conn.close()
 
         # 2. throughput at 1, 2, 3 nodes, alternated; every fn warm on every layout.
-        for n, front in fronts.items():
+        for front in fronts.values():
             await spread_load(front.port, raws, len(raws), 1.0)
         rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
         cpu: dict[int, list[tuple[float, float, float]]] = {1: [], 2: [], 3: []}
         for _ in range(args.rounds):
             for n, front in fronts.items():
-                ids = [c for node in nodes for c in node.containers()]
-                ids = [os.popen(f"/usr/bin/docker inspect -f '{{{{.Id}}}}' {c}").read().strip()
-                       for c in ids]  # fmt: skip
+                ids = await asyncio.to_thread(all_containers, nodes)
                 before = (sum(proc_cpu(x.proc.pid) for x in nodes), front.cpu(),
                           container_cpu(ids))  # fmt: skip
                 rate, elapsed = await spread_load(front.port, raws, args.callers, args.seconds)
@@ -155,7 +160,8 @@ async def main(args: argparse.Namespace) -> None:
                          container_cpu(ids))  # fmt: skip
                 calls = rate * elapsed
                 rates[n].append(rate)
-                cpu[n].append(tuple((a - b) / calls * 1e6 for a, b in zip(after, before)))  # type: ignore[misc]
+                srv, ngx, ctr = ((a - b) / calls * 1e6 for a, b in zip(after, before, strict=True))
+                cpu[n].append((srv, ngx, ctr))
     finally:
         for front in fronts.values():
             front.stop()
