@@ -131,6 +131,10 @@ class Settings:
     detached_lease_s: float = 30.0
     detached_poll_s: float = 1.0
     detached_backoff_s: float = 1.0
+    # Behind nginx (docs/scale-out.md): the named location this server's own 503s
+    # (too busy, draining, engine down: the call never reached a function) send
+    # nginx to with X-Accel-Redirect, so it spills them to the next node. "" = off.
+    spill_to: str = ""
 
     @property
     def database_url(self) -> str:
@@ -176,6 +180,7 @@ class Settings:
             detached_lease_s=_env_float("HOTFN_DETACHED_LEASE", 30.0),
             detached_poll_s=_env_float("HOTFN_DETACHED_POLL", 1.0),
             detached_backoff_s=_env_float("HOTFN_DETACHED_BACKOFF", 1.0),
+            spill_to=os.environ.get("HOTFN_SPILL_TO", ""),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():

@@ -104,6 +104,7 @@ def serve(settings: Settings) -> None:
 
     settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolve()
     app = build_app(settings)
     config = uvicorn.Config(
         app,
@@ -113,5 +114,8 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout),
         lifespan="on",
+        # Names the node in every response (uvicorn adds it: no per-call Python), so
+        # routing behind nginx can be seen (docs/scale-out.md).
+        headers=[("Hotfn-Node", settings.instance)],
     )
     uvicorn.Server(config).run()

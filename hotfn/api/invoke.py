@@ -55,9 +55,12 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _error(exc: HotfnError, call_id: str) -> Response:
+def _error(exc: HotfnError, call_id: str, runtime: Runtime) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
+    if exc.status == 503 and runtime.settings.spill_to:
+        # hotfn's own 503s come before any function ran: nginx may run it elsewhere.
+        headers["X-Accel-Redirect"] = runtime.settings.spill_to
     return error_response(exc.status, exc.message, headers)
 
 
@@ -97,7 +100,7 @@ async def invoke(request: Request) -> Response:
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
         result = await runtime.agent.call(target, req)
     except HotfnError as exc:
-        return _error(exc, call_id)
+        return _error(exc, call_id, runtime)
     return RawResponse(result.body, 200, invoke_response_headers(result, call_id))
 
 
@@ -118,7 +121,7 @@ async def trigger(request: Request) -> Response:
         )
         result = await runtime.agent.call(target, req)
     except HotfnError as exc:
-        return _error(exc, call_id)
+        return _error(exc, call_id, runtime)
     status, out_headers = trigger_response(result, call_id)
     body = b"" if request.method == "HEAD" else result.body
     return RawResponse(body, status, out_headers)
