@@ -118,14 +118,14 @@ async def main(runs: int) -> None:
                 results["specialised"].append(ms)
                 paths["specialised"].add(path)
                 t = target(image, {"hotfn.io/provisioned": 1, "hotfn.io/generic": False})
-                pool = await agent.provision(t)
+                pool = await agent.provisioner.provision(t)
                 assert pool is not None
-                await wait_for(lambda p=pool: p.counts()["idle"] >= 1)  # type: ignore[misc]
+                await wait_for(lambda p=pool: p.fleet.counts()["idle"] >= 1)  # type: ignore[misc]
                 ms, path = await first_call(agent, t)
                 results["provisioned"].append(ms)
                 paths["provisioned"].add(path)
                 for p in agent.pools():
-                    agent.fn_changed(p.target.fn.id)  # drop the fns: keep memory flat
+                    agent.provisioner.fn_changed(p.target.fn.id)  # drop the fns: keep memory flat
                 await asyncio.sleep(0.3)
         finally:
             await agent.shutdown()

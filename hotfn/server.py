@@ -56,7 +56,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         drv = PullingDriver(engine, puller_for(engine, settings))
         drv.attach(cache)  # credential names, prefetch of changed fns, image GC
         agent = Agent(drv, settings, calls)
-        agent.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
+        agent.provisioner.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent)
         provisioning = asyncio.create_task(_provision(store, cache, agent))
@@ -86,7 +86,7 @@ async def _provision(store: Store, cache: ConfigCache, agent: Agent) -> None:
                 targets.append(await cache.target(fn_id))
             except NotFound:  # deleted meanwhile
                 continue
-        await agent.provision_all(targets)
+        await agent.provisioner.provision_all(targets)
     except HotfnError as exc:
         log.warning("could not start provisioned containers: %s", exc.message)
 

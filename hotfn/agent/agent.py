@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from hotfn.agent.lease import Lease
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
 from hotfn.agent.pool_table import PoolTable
+from hotfn.agent.provisioner import Provisioner
 from hotfn.agent.shared import AgentContext, iofs_base, log
 from hotfn.agent.starts import ImageStart, SpecialiseStart, StartStrategy
 from hotfn.agent.transport import ConnectFailed
@@ -38,10 +39,10 @@ from hotfn.errors import (
     ShuttingDown,
 )
 from hotfn.store.call_records import CallStore
-from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
+from hotfn.types import CallRecord, Target
 
 if TYPE_CHECKING:
-    from hotfn.store.cache import ConfigCache
+    pass
 
 _TICK_S = 0.5  # housekeeping interval (idle timeouts, empty pools)
 _CONNECT_RETRIES = 2  # a dead idle container costs a retry, not a failed call
@@ -80,12 +81,12 @@ class Agent:
         self._starts: tuple[StartStrategy, ...] = (
             (SpecialiseStart(self.ctx, self.generic), image) if self.generic else (image,)
         )
-        # Loads a fn's target by id (the API server's ConfigCache.target): lets the
-        # agent provision a fn's containers when it is created or changed.
-        self.targets: Callable[[str], Awaitable[Target]] | None = None
         self.default_format = DefaultFormatRunner(self.ctx)
         self._pools = PoolTable(self.ctx, self._starts)
         self._metrics: dict[str, FnMetrics] = {}
+        self.provisioner = Provisioner(
+            self.ctx, self._pools, self.generic, lambda: self._accepting, self._metrics.get
+        )
         self._accepting = False
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -273,63 +274,10 @@ class Agent:
             if not departed:
                 pool.depart()
 
-    # -- configuration changes, eviction, housekeeping -------------------------
-
-    def fn_changed(self, fn_id: str) -> None:
-        """A fn (or its app) was changed or deleted: drain its pool.
-
-        Register with ``ConfigCache.add_listener``; the next call makes a new pool
-        from the new configuration.
-        """
-        self._pools.drop(fn_id)
-        if self.targets is not None and self._accepting:
-            self.ctx.spawn(self._fn_known(fn_id))
-
-    def attach(self, cache: ConfigCache) -> None:
-        """Follow the API's configuration: drain pools of changed fns, and provision
-        (``hotfn.io/provisioned``) and prepare (warm generic plan) changed fns."""
-        self.targets = cache.target
-        cache.add_listener(self.fn_changed)
-
-    async def _fn_known(self, fn_id: str) -> None:
-        assert self.targets is not None
-        try:
-            target = await self.targets(fn_id)
-        except HotfnError:
-            return  # deleted
-        await self.provision(target)
-
-    async def provision(self, target: Target) -> HotPool | None:
-        """Start the fn's provisioned containers (and, for a fn that can use warm
-        generic containers, copy its code out of its image now rather than at its
-        first call). Called when a fn is created or changed, and at start."""
-        if target.fn.format != "http-stream" or not self._accepting:
-            return None
-        generic = self.generic
-        if generic is not None:
-            await generic.planner.plan(target)
-        pool = self._pool(target)
-        pool.ensure_provisioned()
-        return pool
-
-    async def provision_all(self, targets: Iterable[Target]) -> None:
-        """Provision every fn that asks for it (server start)."""
-        for target in targets:
-            if target.annotation(ANNOTATION_PROVISIONED):
-                await self.provision(target)
-
-    async def prewarm(self, target: Target, count: int = 1, wait_s: float | None = None) -> int:
-        """Have ``count`` containers of the fn started and ready (``hotfn deploy
-        --prewarm``); returns how many are ready when it returns (within ``wait_s``,
-        default ``hot_start_timeout``). They are kept as the keep-alive policy says
-        (provisioned ones for good)."""
-        if target.fn.format != "http-stream":
-            return 0
-        wait_s = wait_s or self.settings.hot_start_timeout
-        return await self._pools.prewarm(target, count, wait_s, self._metrics.get(target.fn.id))
+    # -- eviction, housekeeping ------------------------------------------------
 
     def _reserve(self, mb: int, requester: object | None) -> bool:
-        """Reserve ``mb`` for ``requester`` (a pool, or None for a default-format
+        """Reserve ``mb`` for ``requester`` (a pool's fleet, or None for a default-format
         run), evicting idle containers of others first if it does not fit. The budget
         is held meanwhile, so the memory freed here goes to ``requester`` only."""
         budget = self.budget
