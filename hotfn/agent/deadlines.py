@@ -52,8 +52,12 @@ class DeadlineSweeper:
 
     def start(self, seconds: float) -> Deadline:
         """Cancel the current task ``seconds`` from now unless :meth:`end` comes first."""
+        return self.start_at(asyncio.get_running_loop().time() + seconds)
+
+    def start_at(self, when: float) -> Deadline:
+        """Cancel the current task at loop time ``when`` unless :meth:`end` comes first."""
         loop = asyncio.get_running_loop()
-        entry = Deadline(loop.time() + seconds, asyncio.current_task())
+        entry = Deadline(when, asyncio.current_task())
         self._live.add(entry)
         if self._timer is None:
             self._timer = loop.call_later(self.tick_s, self._sweep)

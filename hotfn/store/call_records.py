@@ -155,7 +155,14 @@ class CallStore:
                             "created_at": p.record.created_at,
                         }
                     )
+            # A detached call's record is of its latest attempt: replace earlier ones.
+            again = [p.record.id for p in batch if p.record.attempts is not None]
             async with self.db.engine.begin() as conn:
+                if again:
+                    await conn.execute(sa.delete(tables.calls).where(tables.calls.c.id.in_(again)))
+                    await conn.execute(
+                        sa.delete(tables.call_logs).where(tables.call_logs.c.call_id.in_(again))
+                    )
                 await insert_calls(conn, [p.record for p in batch])
                 if logs:
                     await conn.execute(tables.call_logs.insert(), logs)

@@ -24,7 +24,7 @@ from hotfn.types import CallRecord
 
 FIELDS = (
     "id", "fn_id", "app_id", "status", "http_status", "error", "created_at", "started_at",
-    "completed_at", "queued_ms", "start_ms", "run_ms", "start_path", "container_id",
+    "completed_at", "queued_ms", "start_ms", "run_ms", "start_path", "container_id", "attempts",
 )  # fmt: skip
 _SQLITE_INSERT = (
     f"INSERT INTO {tables.calls.name} ({', '.join(FIELDS)}) "
@@ -45,7 +45,7 @@ def sqlite_row(r: CallRecord) -> tuple[Any, ...]:
     return (
         r.id, r.fn_id, r.app_id, r.status, r.http_status, r.error, sqlite_time(r.created_at),
         sqlite_time(r.started_at), sqlite_time(r.completed_at), r.queued_ms, r.start_ms,
-        r.run_ms, r.start_path, r.container_id,
+        r.run_ms, r.start_path, r.container_id, r.attempts,
     )  # fmt: skip
 
 
