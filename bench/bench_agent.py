@@ -280,6 +280,7 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
         pid = server.proc.pid
         for _fdk, _kind, case in cases:
             await latencies(conn, case.raw, 20)
+            await asyncio.sleep(1.5)  # the warm-up's records are written before zeroing
             await asyncio.to_thread(
                 subprocess.run, ["callgrind_control", "-z", str(pid)], check=True,
                 capture_output=True,
