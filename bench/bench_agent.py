@@ -1,7 +1,7 @@
 """Benchmark of the hot call path on the real engine (not a test): prints medians.
 
     .venv/bin/python bench/bench_agent.py [--calls 4000] [--latency-calls 2000]
-        [--callgrind-calls 300] [--no-callgrind] [--no-cold]
+        [--callgrind-calls 300] [--no-callgrind] [--no-cold] [--callgrind-only]
 
 Needs a running engine and ``hotfn/base:latest`` (scripts/ensure-docker,
 scripts/build-images); valgrind for the instruction counts (scripts/ensure-valgrind).
@@ -289,6 +289,8 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
             await asyncio.sleep(3.0)
             idle_s = time.perf_counter() - t0
             idle = await asyncio.to_thread(_dump, pid, out)
+            conn.close()  # idle past the server's keep-alive timeout: a fresh connection
+            conn = await tcp_conn(server.port)
             t0 = time.perf_counter()
             await latencies(conn, case.raw, args.callgrind_calls)
             busy_s = time.perf_counter() - t0
@@ -375,6 +377,10 @@ def report(cases: list[Case]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     by_fdk = {"hotfn": echo_image(), "fnfdk": fn_echo_image()}
+    if args.callgrind_only:
+        for label, count in (await callgrind(by_fdk, args)).items():
+            print(f"  {label:<18} {count / 1e6:.3f} M instructions/call")
+        return
     server = BenchServer("bench")
     try:
         cases = setup(server, by_fdk)
@@ -399,6 +405,7 @@ if __name__ == "__main__":
     parser.add_argument("--cold-calls", type=int, default=10, help="default-format calls")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the callgrind run")
     parser.add_argument("--no-cold", action="store_true", help="skip cold and default format")
+    parser.add_argument("--callgrind-only", action="store_true", help="only the callgrind run")
     args = parser.parse_args()
     try:
         import uvloop
