@@ -21,7 +21,11 @@ from hotfn.fdk.http11 import HOP_BY_HOP
 Headers = list[tuple[str, str]]
 RawHeaders = list[tuple[bytes, bytes]]
 
-HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)  # for raw response headers
+# nginx acts on X-Accel-* response headers (internal redirects, buffering): only
+# hotfn itself may send them (its spill to the next node), never a function.
+_PROXY_CONTROL = (b"x-accel-redirect", b"x-accel-buffering", b"x-accel-limit-rate",
+                  b"x-accel-expires", b"x-accel-charset")  # fmt: skip
+HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP) | frozenset(_PROXY_CONTROL)
 _H_PREFIX = "Fn-Http-H-"
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _H_PREFIX_B = b"fn-http-h-"

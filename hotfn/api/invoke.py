@@ -30,7 +30,7 @@ from hotfn.agent.httpstream import (
 from hotfn.api.auth import call_allowed
 from hotfn.api.drain import call_tasks
 from hotfn.api.errors import error_response
-from hotfn.api.limits import body_limit, response_limit, scan_headers
+from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
 from hotfn.api.relay import RequestRest, StreamedResponse, read_start
 from hotfn.errors import HotfnError, ShuttingDown, Unauthorized
 from hotfn.server_state import Runtime
@@ -55,9 +55,12 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _error(exc: HotfnError, call_id: str) -> Response:
+def _error(exc: HotfnError, call_id: str, runtime: Runtime) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
+    if exc.status == 503 and runtime.settings.spill_to:
+        # hotfn's own 503s come before any function ran: nginx may run it elsewhere.
+        headers["X-Accel-Redirect"] = runtime.settings.spill_to
     return error_response(exc.status, exc.message, headers)
 
 
@@ -70,7 +73,8 @@ def _check_access(runtime: Runtime, target: Target, request: Request) -> None:
 
 
 async def invoke(request: Request) -> Response:
-    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
+    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 once the
+    call is stored (body up to ``max_detached_body``, 256 KiB)."""
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
@@ -78,27 +82,32 @@ async def invoke(request: Request) -> Response:
         headers, length = scan_headers(request.scope["headers"], settings)
         target = await runtime.cache.target(request.path_params["fn_id"])
         _check_access(runtime, target, request)
+        detached = request.headers.get("fn-invoke-type") == "detached"
+        limit = body_limit(target, settings)
         idle_s = settings.client_idle_timeout
-        body, rest = await read_start(request.receive, length, body_limit(target, settings), idle_s)
+        rest: RequestRest | None = None
+        if detached:  # stored whole before the 202, so bounded by the detached limit
+            body = await read_detached_body(request.receive, length, limit, settings)
+        else:
+            body, rest = await read_start(request.receive, length, limit, idle_s)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
         # it costs more than the rest of this function.
         url = str(request.url) if target.fn.format == "default" else ""
         req = CallRequest(
             call_id, request.method, url, headers, body, False, response_limit(target, settings)
         )
-        if request.headers.get("fn-invoke-type") == "detached":
-            if rest is not None:  # the client leaves at once: the call needs it all
-                req.body += await rest.read_all()
-            runtime.agent.call_detached(target, req)
+        if detached:
+            # 202 only once the call is committed to the datastore (agent/detached.py).
+            await runtime.dispatcher.enqueue(target, req)
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
         if rest is not None:
             req.rest, req.length = rest, length
         result = await runtime.agent.call(target, req)
         out_headers = invoke_response_headers(result, call_id)
         if result.stream is not None:
-            return await _streamed(200, out_headers, result, idle_s, rest, call_id)
+            return await _streamed(200, out_headers, result, idle_s, rest, call_id, runtime)
     except HotfnError as exc:
-        return _error(exc, call_id)
+        return _error(exc, call_id, runtime)
     return RawResponse(result.body, 200, out_headers)
 
 
@@ -109,6 +118,7 @@ async def _streamed(
     idle_s: float,
     rest: RequestRest | None,
     call_id: str,
+    runtime: Runtime,
     head_only: bool = False,
 ) -> Response:
     """The response for an answer still streaming: its first piece is read here, so
@@ -122,7 +132,7 @@ async def _streamed(
                 first = await stream.read()
     except HotfnError as exc:
         stream.close(exc.message)
-        return _error(exc, call_id)
+        return _error(exc, call_id, runtime)
     except BaseException:
         stream.close("interrupted")
         raise
@@ -154,9 +164,11 @@ async def trigger(request: Request) -> Response:
         status, out_headers = trigger_response(result, call_id)
         if result.stream is not None:
             head = request.method == "HEAD" or status in _NO_BODY or 100 <= status < 200
-            return await _streamed(status, out_headers, result, idle_s, rest, call_id, head)
+            return await _streamed(
+                status, out_headers, result, idle_s, rest, call_id, runtime, head
+            )
     except HotfnError as exc:
-        return _error(exc, call_id)
+        return _error(exc, call_id, runtime)
     body = b"" if request.method == "HEAD" else result.body
     return RawResponse(body, status, out_headers)
 
