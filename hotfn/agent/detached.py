@@ -213,7 +213,9 @@ class Dispatcher:
         )
         self.agent.calls.running(record)
         try:
-            await self.agent.call(target, req, record)
+            result = await self.agent.call(target, req, record)
+            if result.stream is not None:  # a streamed answer holds its container: read it
+                await result.stream.drain()
         except ShuttingDown:
             await self.queue.finish(call, "queued")
         except HotfnError as exc:

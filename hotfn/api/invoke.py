@@ -228,8 +228,9 @@ async def _serve_call(
             if not tasks.cutting or task is None:
                 raise
             task.uncancel()
-            response = _error(ShuttingDown("the server is shutting down: the call was stopped "
-                                           "after the drain timeout"), "")  # fmt: skip
+            cut = ShuttingDown("the server is shutting down: the call was stopped after the "
+                               "drain timeout")  # fmt: skip
+            response = error_response(cut.status, cut.message, cut.headers())
         try:
             await response(scope, receive, send)
         except asyncio.CancelledError:
