@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from hotfn.agent import iofs
 from hotfn.agent.body import BodyStream, StreamClosed
 from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
@@ -365,7 +366,7 @@ class HotContainer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if placement is not None:
-            await asyncio.to_thread(shutil.rmtree, placement.iofs, True)
+            await asyncio.to_thread(iofs.remove, placement.iofs)
             if placement.code_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, placement.code_dir, True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import secrets
+import shutil
 import signal
 import socket
 import threading
@@ -224,6 +225,24 @@ def test_a_chunked_request_over_the_limit_is_cut_with_413(server: Deployed) -> N
     # Within the limit, a streamed body arrives whole.
     resp = d.client.post(f"/invoke/{fn['id']}", content=iter([b"cat\n"] + [b"d" * 65536] * 8))
     assert resp.status_code == 200 and resp.content == b"d" * 65536 * 8
+
+
+def test_the_socket_directory_is_bounded(server: Deployed) -> None:
+    d = server
+    fn = d.fn()
+    disk = d.server.data_dir
+    free_before = shutil.disk_usage(disk).free
+    resp = d.call(fn, "iofsfill")
+    free_after = shutil.disk_usage(disk).free
+    assert resp.status_code == 200, resp.text
+    got = resp.json()
+    # A 1 MiB tmpfs: the write fails there (less the socket's own few bytes)...
+    assert got["error"] == "No space left on device" and got["written"] <= MB, got
+    # ...and the host's disk is not where it went (others may write meanwhile: a
+    # margin far below the 256 MiB it would have written unbounded).
+    assert abs(free_before - free_after) < 64 * MB
+    # The container still serves calls: its socket lives in the same directory.
+    assert d.call(fn, "after").text == "after"
 
 
 def test_sigterm_with_a_stuck_call_exits_0_within_the_drain_timeout(server: Deployed) -> None:
