@@ -261,6 +261,13 @@ class HotContainer:
         if status == 502:
             if result.body:
                 call_log.add("fdk", result.body[:2000].decode(errors="replace"))
+            if any(name == b"fn-hotwrap-oom" for name, _ in result.headers):
+                # hotwrap saw its command SIGKILLed as the container's OOM-kill
+                # counter rose: the container survives, the call ran out of memory.
+                raise OutOfMemory(
+                    f"function ran out of memory (limit {self.memory_mb} MB): the OOM "
+                    "killer killed hotwrap's command; the container serves the next call"
+                )
             raise FunctionFailed()
         # 504 from the FDK: the handler overran and may still be running inside
         # (Python cannot stop a thread): replace the container, as on our timeout.

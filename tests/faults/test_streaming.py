@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.docker_support import BASE_IMAGE, build_image, docker
+from tests.docker_support import BASE_IMAGE, ROOT, build_image, docker
 from tests.faults.support import Deployed, DeployFactory, Obj, instance_containers, wait_until
 
 pytestmark = pytest.mark.docker
@@ -38,16 +39,18 @@ GiB = 1024 * MB
 
 
 def hotwrap_image() -> str:
-    """hotwrap (output not held back) running functions/stream.sh."""
+    """This checkout's hotwrap (output not held back) running functions/stream.sh."""
+    binary = ROOT / "build" / "hotwrap" / "amd64" / "hotwrap"
+    if not binary.exists():
+        subprocess.run([str(ROOT / "scripts" / "build-hotwrap")], check=True)
     return build_image(
         "hotfn-test/stream-hotwrap:1",
-        "FROM hotfn/hotwrap:latest AS hotwrap\n"
         f"FROM {BASE_IMAGE}\n"
-        "COPY --from=hotwrap /hotwrap /hotwrap\n"
+        "COPY hotwrap /hotwrap\n"
         "COPY stream.sh /stream.sh\n"
         "ENV HOTWRAP_BUFFER_BYTES=0\n"
         'ENTRYPOINT ["/hotwrap"]\nCMD ["/bin/sh", "/stream.sh"]\n',
-        {"stream.sh": HERE / "functions" / "stream.sh"},
+        {"stream.sh": HERE / "functions" / "stream.sh", "hotwrap": binary},
     )
 
 
@@ -243,6 +246,19 @@ def test_the_socket_directory_is_bounded(server: Deployed) -> None:
     assert abs(free_before - free_after) < 64 * MB
     # The container still serves calls: its socket lives in the same directory.
     assert d.call(fn, "after").text == "after"
+
+
+def test_a_hotwrap_child_killed_for_memory_is_out_of_memory(server: Deployed) -> None:
+    d = server
+    fn = make_fn(d, hotwrap_image(), "http-stream", memory=64)
+    resp = d.call(fn, "memhog\n")
+    assert resp.status_code == 502, resp.text
+    assert "out of memory" in resp.json()["message"], resp.text
+    first = d.record(fn, resp.headers["fn-call-id"])
+    # Only the command was killed: the same container answers the next call.
+    resp = d.call(fn, "zeros 5\n")
+    assert resp.status_code == 200 and resp.content == bytes(5)
+    assert d.record(fn, resp.headers["fn-call-id"])["container_id"] == first["container_id"]
 
 
 def test_sigterm_with_a_stuck_call_exits_0_within_the_drain_timeout(server: Deployed) -> None:
