@@ -59,7 +59,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         drv = PullingDriver(engine, puller_for(engine, settings))
         drv.attach(cache)  # credential names, prefetch of changed fns, image GC
         agent = Agent(drv, settings, calls)
-        agent.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
+        agent.provisioner.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
         queue = DetachedQueue(db, settings.detached_queue_max)
         dispatcher = Dispatcher(agent, queue, cache.target, settings)
@@ -93,7 +93,7 @@ async def _provision(store: Store, cache: ConfigCache, agent: Agent) -> None:
                 targets.append(await cache.target(fn_id))
             except NotFound:  # deleted meanwhile
                 continue
-        await agent.provision_all(targets)
+        await agent.provisioner.provision_all(targets)
     except HotfnError as exc:
         log.warning("could not start provisioned containers: %s", exc.message)
 
@@ -104,6 +104,7 @@ def serve(settings: Settings) -> None:
 
     settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolve()
     app = build_app(settings)
     config = uvicorn.Config(
         app,
@@ -113,5 +114,8 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout),
         lifespan="on",
+        # Names the node in every response (uvicorn adds it: no per-call Python), so
+        # routing behind nginx can be seen (docs/scale-out.md).
+        headers=[("Hotfn-Node", settings.instance)],
     )
     uvicorn.Server(config).run()

@@ -34,7 +34,8 @@ def test_nothing_reads_outside_the_repository() -> None:
         except (UnicodeDecodeError, FileNotFoundError):
             continue
         offenders += [
-            f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1)
+            f"{path.relative_to(ROOT)}:{n}"
+            for n, line in enumerate(text.splitlines(), 1)
             if OUTSIDE.search(line)
         ]
     assert offenders == []

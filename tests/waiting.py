@@ -25,9 +25,7 @@ def _describe(cond: Callable[[], object], what: str | None) -> str:
         return repr(cond)
 
 
-async def until(
-    cond: Callable[[], object], within_s: float = 5.0, what: str | None = None
-) -> None:
+async def until(cond: Callable[[], object], within_s: float = 5.0, what: str | None = None) -> None:
     """Return as soon as ``cond()`` is true; raise AssertionError after ``within_s``.
     ``cond`` may be a coroutine function (e.g. one that asks an HTTP API)."""
     deadline = time.monotonic() + within_s
@@ -44,9 +42,7 @@ async def _holds(cond: Callable[[], object]) -> bool:
     return bool(result)
 
 
-def wait_until(
-    cond: Callable[[], object], within_s: float = 5.0, what: str | None = None
-) -> None:
+def wait_until(cond: Callable[[], object], within_s: float = 5.0, what: str | None = None) -> None:
     """The blocking twin of :func:`until`, for sync tests (real servers, CLI)."""
     deadline = time.monotonic() + within_s
     while not cond():

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,11 @@ from hotfn.agent.default_format import DefaultFormatRunner
 from hotfn.agent.generic_pools import GenericPools
 from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
+from hotfn.agent.lease import Lease
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
 from hotfn.agent.pool_table import PoolTable
+from hotfn.agent.provisioner import Provisioner
 from hotfn.agent.shared import AgentContext, iofs_base, log
 from hotfn.agent.starts import ImageStart, SpecialiseStart, StartStrategy
 from hotfn.agent.transport import ConnectFailed
@@ -37,10 +39,10 @@ from hotfn.errors import (
     ShuttingDown,
 )
 from hotfn.store.call_records import CallStore
-from hotfn.types import ANNOTATION_PROVISIONED, CallRecord, Target
+from hotfn.types import CallRecord, Target
 
 if TYPE_CHECKING:
-    from hotfn.store.cache import ConfigCache
+    pass
 
 _TICK_S = 0.5  # housekeeping interval (idle timeouts, empty pools)
 _CONNECT_RETRIES = 2  # a dead idle container costs a retry, not a failed call
@@ -79,12 +81,12 @@ class Agent:
         self._starts: tuple[StartStrategy, ...] = (
             (SpecialiseStart(self.ctx, self.generic), image) if self.generic else (image,)
         )
-        # Loads a fn's target by id (the API server's ConfigCache.target): lets the
-        # agent provision a fn's containers when it is created or changed.
-        self.targets: Callable[[str], Awaitable[Target]] | None = None
         self.default_format = DefaultFormatRunner(self.ctx)
         self._pools = PoolTable(self.ctx, self._starts)
         self._metrics: dict[str, FnMetrics] = {}
+        self.provisioner = Provisioner(
+            self.ctx, self._pools, self.generic, lambda: self._accepting, self._metrics.get
+        )
         self._accepting = False
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -168,6 +170,7 @@ class Agent:
         self._inflight += 1
         self._idle.clear()
         status = 500
+        streaming = False
         try:
             if fn.format == "default":
                 result = await self.default_format.run(target, req, record, call_log, metrics)
@@ -175,6 +178,12 @@ class Agent:
                 result = await self._call_hot(target, req, record, call_log)
             status = 200
             record.status = "success"
+            if result.stream is not None:
+                # The call lasts until its body has been relayed (or cut).
+                streaming = True
+                result.stream.on_close(
+                    lambda error: self._call_ended(record, 200, call_log, metrics, error)
+                )
             return result
         except HotfnError as exc:
             status = exc.status
@@ -186,15 +195,29 @@ class Agent:
             record.status = "cancelled"
             raise
         finally:
-            record.http_status = status
-            record.completed_at = utcnow()
-            # Always hand the log over: a hot function's stderr lines arrive after its
-            # answer (the engine's log stream lags the socket) and land in it then.
-            self.calls.finish(record, call_log)
-            metrics.call(status)
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            if not streaming:
+                self._call_ended(record, status, call_log, metrics, None)
+
+    def _call_ended(
+        self,
+        record: CallRecord,
+        status: int,
+        call_log: CallLog,
+        metrics: FnMetrics,
+        cut: str | None,
+    ) -> None:
+        if cut is not None:  # a streamed answer stopped early: the record says why
+            record.status = "error"
+            record.error = f"response cut: {cut}"
+        record.http_status = status
+        record.completed_at = utcnow()
+        # Always hand the log over: a hot function's stderr lines arrive after its
+        # answer (the engine's log stream lags the socket) and land in it then.
+        self.calls.finish(record, call_log)
+        metrics.call(status)
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
 
     def call_detached(self, target: Target, req: CallRequest) -> None:
         """Start a call in the background (``Fn-Invoke-Type: detached``)."""
@@ -209,7 +232,9 @@ class Agent:
 
     async def _detached_call(self, target: Target, req: CallRequest, record: CallRecord) -> None:
         with contextlib.suppress(HotfnError):
-            await self.call(target, req, record)
+            result = await self.call(target, req, record)
+            if result.stream is not None:  # nobody waits for it: read it to the end
+                await result.stream.drain()
 
     def _pool(self, target: Target) -> HotPool:
         return self._pools.get(target, self._metrics.get(target.fn.id))
@@ -220,78 +245,39 @@ class Agent:
         """The agent dispatches, the pool schedules, the container exchanges."""
         pool = self._pool(target)
         pool.arrive()
+        departed = False
         try:
             for attempt in range(_CONNECT_RETRIES + 1):
-                async with pool.lease(record, first=attempt == 0) as container:
-                    try:
-                        return await container.call(req, call_log)
-                    except ConnectFailed:
-                        # Nothing was sent: it died while idle; try another one.
-                        if attempt == _CONNECT_RETRIES:
-                            raise InvalidFunctionResponse(
-                                "could not connect to the function's container"
-                            ) from None
+                lease = pool.lease(record, first=attempt == 0)
+                container = await lease.__aenter__()
+                try:
+                    result = await container.call(req, call_log)
+                except ConnectFailed:
+                    lease.end()
+                    # Nothing was sent: it died while idle; try another one.
+                    if attempt == _CONNECT_RETRIES:
+                        raise InvalidFunctionResponse(
+                            "could not connect to the function's container"
+                        ) from None
+                    continue
+                except BaseException:
+                    lease.end()
+                    raise
+                if result.stream is None:
+                    lease.end()
+                else:  # the container is the call's until the body is relayed
+                    departed = True
+                    result.stream.on_close(_ender(lease, pool))
+                return result
             raise AssertionError("unreachable")
         finally:
-            pool.depart()
+            if not departed:
+                pool.depart()
 
-    # -- configuration changes, eviction, housekeeping -------------------------
-
-    def fn_changed(self, fn_id: str) -> None:
-        """A fn (or its app) was changed or deleted: drain its pool.
-
-        Register with ``ConfigCache.add_listener``; the next call makes a new pool
-        from the new configuration.
-        """
-        self._pools.drop(fn_id)
-        if self.targets is not None and self._accepting:
-            self.ctx.spawn(self._fn_known(fn_id))
-
-    def attach(self, cache: ConfigCache) -> None:
-        """Follow the API's configuration: drain pools of changed fns, and provision
-        (``hotfn.io/provisioned``) and prepare (warm generic plan) changed fns."""
-        self.targets = cache.target
-        cache.add_listener(self.fn_changed)
-
-    async def _fn_known(self, fn_id: str) -> None:
-        assert self.targets is not None
-        try:
-            target = await self.targets(fn_id)
-        except HotfnError:
-            return  # deleted
-        await self.provision(target)
-
-    async def provision(self, target: Target) -> HotPool | None:
-        """Start the fn's provisioned containers (and, for a fn that can use warm
-        generic containers, copy its code out of its image now rather than at its
-        first call). Called when a fn is created or changed, and at start."""
-        if target.fn.format != "http-stream" or not self._accepting:
-            return None
-        generic = self.generic
-        if generic is not None:
-            await generic.planner.plan(target)
-        pool = self._pool(target)
-        pool.ensure_provisioned()
-        return pool
-
-    async def provision_all(self, targets: Iterable[Target]) -> None:
-        """Provision every fn that asks for it (server start)."""
-        for target in targets:
-            if target.annotation(ANNOTATION_PROVISIONED):
-                await self.provision(target)
-
-    async def prewarm(self, target: Target, count: int = 1, wait_s: float | None = None) -> int:
-        """Have ``count`` containers of the fn started and ready (``hotfn deploy
-        --prewarm``); returns how many are ready when it returns (within ``wait_s``,
-        default ``hot_start_timeout``). They are kept as the keep-alive policy says
-        (provisioned ones for good)."""
-        if target.fn.format != "http-stream":
-            return 0
-        wait_s = wait_s or self.settings.hot_start_timeout
-        return await self._pools.prewarm(target, count, wait_s, self._metrics.get(target.fn.id))
+    # -- eviction, housekeeping ------------------------------------------------
 
     def _reserve(self, mb: int, requester: object | None) -> bool:
-        """Reserve ``mb`` for ``requester`` (a pool, or None for a default-format
+        """Reserve ``mb`` for ``requester`` (a pool's fleet, or None for a default-format
         run), evicting idle containers of others first if it does not fit. The budget
         is held meanwhile, so the memory freed here goes to ``requester`` only."""
         budget = self.budget
@@ -345,6 +331,14 @@ class Agent:
     def generic_count(self) -> int:
         """Warm generic containers, starting or waiting to be specialised."""
         return len(self.generic.all) if self.generic is not None else 0
+
+
+def _ender(lease: Lease, pool: HotPool) -> Callable[[str | None], None]:
+    def end(_error: str | None) -> None:
+        lease.end()
+        pool.depart()
+
+    return end
 
 
 def _reset_dir(path: Path, create: bool = True) -> None:

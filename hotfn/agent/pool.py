@@ -24,17 +24,17 @@ import time
 from collections.abc import Sequence
 
 from hotfn.agent.container import HotContainer
+from hotfn.agent.fleet import Fleet
 from hotfn.agent.growth import Growth
 from hotfn.agent.handover import Waiters
 from hotfn.agent.lease import Lease
 from hotfn.agent.metrics import FnMetrics
-from hotfn.agent.shared import AgentContext, cpu_count, int_setting, log
+from hotfn.agent.shared import AgentContext, cpu_count, int_setting
 from hotfn.agent.starts import StartStrategy
 from hotfn.errors import HotfnError, ShuttingDown, TooBusy
 from hotfn.types import (
     ANNOTATION_CONCURRENCY,
     ANNOTATION_MAX_CONTAINERS,
-    ANNOTATION_PROVISIONED,
     CallRecord,
     Target,
 )
@@ -51,7 +51,6 @@ class HotPool:
         metrics: FnMetrics | None = None,
     ) -> None:
         self.target = target
-        self.starts = starts
         self.metrics = metrics or FnMetrics(target.fn.id)
         self.key = target.key
         self.ctx = ctx
@@ -62,22 +61,25 @@ class HotPool:
             target.annotation(ANNOTATION_MAX_CONTAINERS), default_max, 1, 10_000
         )
         self.max_queue = settings.max_queue_per_fn
-        # Containers kept started at all times (hotfn.io/provisioned), whatever the
-        # keep-alive policy says; replaced when they die.
-        self.provisioned = int_setting(
-            target.annotation(ANNOTATION_PROVISIONED), 0, 0, self.max_containers
-        )
         self.active = 0  # calls between arrive() and depart()
         self.calls_seen = 0
-        self._prewarmed_gap = -1.0  # the idle gap (its start) a pre-warm was made for
-        self.containers: set[HotContainer] = set()  # starting, idle or busy
+        self.prewarmed_gap = -1.0  # the idle gap (its start) a pre-warm was made for
         self.free: list[HotContainer] = []  # running containers with a free slot
-        self.starting = 0
         self.waiters: Waiters[HotContainer] = Waiters()
         self.draining = False
         self.growth = Growth()
         self.last_used = time.monotonic()
-        self._waiting_for_memory = False
+        self.fleet = Fleet(
+            target,
+            ctx,
+            starts,
+            self.metrics,
+            self.growth,
+            max_containers=self.max_containers,
+            ready=self._ready,
+            failed=self._start_failed,
+            exited=self.on_exit,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -209,74 +211,37 @@ class HotPool:
     def _should_start(self, force: bool = False) -> bool:
         if self.draining or not self.waiters:
             return False
-        total = len(self.containers)
+        fleet = self.fleet
+        total = len(fleet)
         if total >= self.max_containers:
             return False
-        running = (total - self.starting) * self.concurrency
-        supply = self.starting * self.concurrency
+        running = (total - fleet.starting) * self.concurrency
+        supply = fleet.starting * self.concurrency
         return self.growth.worth_starting(self.waiters.live(), supply, running, force)
 
     def _maybe_start(self, force: bool = False) -> None:
         while self._should_start(force):
-            if not self.ctx.reserve(self.target.fn.memory, self):
-                if not self._waiting_for_memory:
-                    self._waiting_for_memory = True
-                    self.ctx.budget.listen(self._memory_freed)
+            if not self.fleet.reserve(wake=self._maybe_start):
                 return
-            self._launch("image")
+            self.fleet.launch("image")
             force = False  # one forced start per re-evaluation
-
-    def _launch(self, start_path: str) -> HotContainer:
-        """Start one container (its memory already reserved)."""
-        self.starting += 1
-        c = HotContainer(self.target, self.ctx, self.starts, self.on_exit, start_path)
-        self.containers.add(c)
-        self.ctx.spawn(self._start(c))
-        return c
 
     def start_ahead(self, start_path: str) -> bool:
         """Start a container before any call needs it (provisioned, pre-warmed);
         False if the pool is full or no memory can be freed for it."""
-        if self.draining or len(self.containers) >= self.max_containers:
-            return False
-        if not self.ctx.reserve(self.target.fn.memory, self):
-            return False
-        self._launch(start_path)
-        return True
+        return not self.draining and self.fleet.start_ahead(start_path)
 
     def ensure_provisioned(self) -> None:
         """Top up to ``hotfn.io/provisioned`` started containers."""
-        while not self.draining and len(self.containers) < self.provisioned:
-            if not self.start_ahead("provisioned"):
-                return
+        if not self.draining:
+            self.fleet.ensure_provisioned()
 
-    def _memory_freed(self) -> None:
-        self.ctx.budget.unlisten(self._memory_freed)
-        self._waiting_for_memory = False
-        self._maybe_start()
-
-    async def _start(self, c: HotContainer) -> None:
-        try:
-            await c.start()
-        except BaseException as exc:
-            self.starting -= 1
-            self._forget(c)
-            self.ctx.spawn(c.remove())
-            if isinstance(exc, HotfnError):
-                log.warning("start of %s failed: %s", c.name, exc.message)
-                self._start_failed(exc)
-                return
-            raise
-        self.starting -= 1
-        start_s = c.start_ms / 1000
-        self.metrics.started("http-stream", c.start_path, start_s)
-        self.growth.started(start_s)
+    def _ready(self, c: HotContainer) -> None:
+        """The fleet started ``c``: serve waiters with it, or keep it free."""
         if c.exit is not None:  # died between becoming ready and now
             self.retire(c)
             self._maybe_start()
             return
-        c.state = "idle"
-        c.last_used = time.monotonic()
         while c.inflight < self.concurrency and self._hand_over(c):
             pass
         if self.draining:
@@ -289,30 +254,24 @@ class HotPool:
     def _start_failed(self, exc: HotfnError) -> None:
         # Waiters others will serve keep waiting; if nothing else is running or
         # starting, nobody will, so they all get the error (fast, not a queue timeout).
-        if self.containers:
+        if self.fleet.containers:
             return
         self.waiters.fail_all(exc)
 
     # -- shrink -----------------------------------------------------------------
-
-    def _forget(self, c: HotContainer) -> None:
-        if c in self.containers:
-            self.containers.discard(c)
-            self.ctx.budget.release(c.memory_mb)
-        if c.in_free:
-            c.in_free = False
-            try:
-                self.free.remove(c)
-            except ValueError:
-                pass
 
     def retire(self, c: HotContainer) -> None:
         """Remove ``c`` from the pool now and from the engine in the background."""
         if c.state == "gone":
             return
         c.state = "gone"
-        self._forget(c)
-        self.ctx.spawn(c.remove())
+        if c.in_free:
+            c.in_free = False
+            try:
+                self.free.remove(c)
+            except ValueError:
+                pass
+        self.fleet.remove(c)
 
     def on_exit(self, c: HotContainer) -> None:
         """The container stopped on its own (crash, OOM): drop it; calls in flight on it
@@ -330,41 +289,15 @@ class HotPool:
             if c.inflight == 0:
                 self.retire(c)
 
-    def housekeeping(self, now: float) -> None:
-        """Retire containers the keep-alive policy no longer wants, keep the
-        provisioned ones, pre-warm when the policy asks (agent tick)."""
-        policy = self.ctx.keepalive
-        for c in sorted(self.free, key=lambda c: c.last_used):  # oldest first
-            if len(self.containers) <= self.provisioned:
-                break
-            if c.inflight == 0 and c.state == "idle":
-                unused_prewarm = c.start_path == "prewarmed" and c.calls == 0
-                idle_s, fn_idle_s = now - c.last_used, now - self.last_used
-                if policy.should_retire(self.target, idle_s, fn_idle_s, unused_prewarm):
-                    self.retire(c)
-        self.ensure_provisioned()
-        if (
-            not self.containers
-            and not self.draining
-            and self.active == 0
-            and self.calls_seen
-            and self._prewarmed_gap != self.last_used
-            and policy.prewarm_due(self.target, now - self.last_used)
-        ):
-            # One pre-warm per idle gap: if it times out unused, the next call is cold.
-            self._prewarmed_gap = self.last_used
-            if self.start_ahead("prewarmed"):
-                log.info("pre-warming a container of fn %s", self.target.fn.name)
-
     @property
     def empty(self) -> bool:
         return not self.containers and not self.waiters and self.starting == 0
 
-    def counts(self) -> dict[str, int]:
-        """Containers by state, for metrics."""
-        out = {"starting": 0, "idle": 0, "busy": 0}
-        for c in self.containers:
-            if c.state in out:
-                out[c.state] += 1
-        return out
+    @property
+    def containers(self) -> set[HotContainer]:
+        """Starting, idle and busy containers (the fleet's)."""
+        return self.fleet.containers
 
+    @property
+    def starting(self) -> int:
+        return self.fleet.starting

@@ -12,6 +12,7 @@ from hotfn.agent.metrics import FnMetrics
 from hotfn.agent.pool import HotPool
 from hotfn.agent.shared import AgentContext, log
 from hotfn.agent.starts import StartStrategy
+from hotfn.agent.tending import tend
 from hotfn.types import Target
 
 _FORGET_EMPTY_S = 300  # an empty pool unused this long is dropped
@@ -78,7 +79,7 @@ class PoolTable:
         candidates = [
             (c, pool)
             for pool in self.all()
-            if pool is not requester
+            if pool.fleet is not requester
             for c in pool.free
             if c.inflight == 0 and c.state == "idle"
         ]
@@ -95,7 +96,7 @@ class PoolTable:
     def housekeeping(self, now: float) -> None:
         """Retire containers past their keep-alive; forget empty pools."""
         for fn_id, pool in list(self._pools.items()):
-            pool.housekeeping(now)
+            tend(pool, now)
             if pool.empty and now - pool.last_used > _FORGET_EMPTY_S:
                 del self._pools[fn_id]
         for pool in list(self._draining):
@@ -113,7 +114,7 @@ class PoolTable:
 
     def container_counts(self) -> Iterator[tuple[str, str, int]]:
         for pool in self.all():
-            for state, count in pool.counts().items():
+            for state, count in pool.fleet.counts().items():
                 yield pool.target.fn.id, state, count
 
     def queue_depths(self) -> Iterator[tuple[str, int]]:

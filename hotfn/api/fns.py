@@ -78,7 +78,7 @@ async def prewarm_fn(
     (``hotfn deploy --prewarm``), so the next call finds one waiting. Default-format
     fns start a container per call: ``ready`` is 0 for them."""
     rt = views.runtime(request)
-    ready = await rt.agent.prewarm(await rt.cache.target(fn_id), count)
+    ready = await rt.agent.provisioner.prewarm(await rt.cache.target(fn_id), count)
     return {"requested": count, "ready": ready}
 
 

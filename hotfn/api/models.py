@@ -286,9 +286,9 @@ class TriggerCreate(_TriggerFields, _ReadOnly):
     """Body of POST /v2/triggers."""
 
     name: TriggerName
-    id: Annotated[
-        str | None, _refuse_id("ID cannot be provided for Trigger creation"), NO_ID
-    ] = None
+    id: Annotated[str | None, _refuse_id("ID cannot be provided for Trigger creation"), NO_ID] = (
+        None
+    )
     app_id: Id
     fn_id: Id
     type: Literal["http"]

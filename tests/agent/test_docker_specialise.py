@@ -88,13 +88,13 @@ async def test_provisioned_containers_exist_after_deploy_and_after_a_kill(
 ) -> None:
     agent = await make_docker_agent()
     target = make_target(image=pyruntime_fn, annotations={"hotfn.io/provisioned": 2})
-    pool = await agent.provision(target)
+    pool = await agent.provisioner.provision(target)
     assert pool is not None
-    await until(lambda: pool.counts()["idle"] == 2, within_s=15)
+    await until(lambda: pool.fleet.counts()["idle"] == 2, within_s=15)
     before = {c.id for c in pool.containers}
     docker("kill", next(iter(before)))
     await until(
-        lambda: pool.counts()["idle"] == 2 and {c.id for c in pool.containers} != before,
+        lambda: pool.fleet.counts()["idle"] == 2 and {c.id for c in pool.containers} != before,
         within_s=15,
     )
     _, record = await call(agent, target, "hi")

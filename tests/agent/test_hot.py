@@ -89,7 +89,9 @@ async def test_trigger_url_outside_latin_1_is_sent_percent_encoded(
     url = "http://127.0.0.1/t/app/caf\u00e9/\u65e5?q=\u00fc%20x&y=1"
     result = await agent.call(target, request("headers", trigger=True, url=url))
     sent = json.loads(result.body)
-    assert sent["fn-http-request-url"] == "http://127.0.0.1/t/app/caf%C3%A9/%E6%97%A5?q=%C3%BC%20x&y=1"
+    assert (
+        sent["fn-http-request-url"] == "http://127.0.0.1/t/app/caf%C3%A9/%E6%97%A5?q=%C3%BC%20x&y=1"
+    )
     # The container was healthy all along: it serves the next call too.
     assert (await agent.call(target, request("again"))).body == b"again"
     assert fake(agent).started == 1
@@ -254,7 +256,7 @@ async def test_fn_changed_listener_drains_pool(
     target = make_target()
     slow = asyncio.create_task(agent.call(target, request("sleep:0.3")))
     await until(lambda: any(c.calls for c in fake(agent).running()))
-    agent.fn_changed(target.fn.id)
+    agent.provisioner.fn_changed(target.fn.id)
     assert (await slow).body == b"sleep:0.3"  # in-flight call completes
     await until(lambda: not fake(agent).running())
 

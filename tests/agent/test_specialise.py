@@ -169,7 +169,7 @@ async def test_loader_failure_falls_back_to_the_image(
     target = make_target(image="fn/broken")
     result, record = await call(agent, target)
     assert result.status == 200 and record.start_path == "image"
-    agent.fn_changed(target.fn.id)
+    agent.provisioner.fn_changed(target.fn.id)
     _, again = await call(agent, target)  # rejected for good: no second try
     assert again.start_path == "image"
     assert agent.generic is not None and agent.generic.taken == 1
@@ -199,16 +199,16 @@ async def test_provisioned_containers_start_and_are_replaced(
     agent = await make_agent()
     drv = fake(agent)
     target = make_target(annotations={"hotfn.io/provisioned": 2}, idle_timeout=1)
-    pool = await agent.provision(target)
+    pool = await agent.provisioner.provision(target)
     assert pool is not None
-    await until(lambda: pool.counts()["idle"] == 2)
+    await until(lambda: pool.fleet.counts()["idle"] == 2)
     victim = next(iter(pool.containers))
     await drv.kill(victim.id)
-    await until(lambda: pool.counts()["idle"] == 2 and victim not in pool.containers)
+    await until(lambda: pool.fleet.counts()["idle"] == 2 and victim not in pool.containers)
     _, record = await call(agent, target)
     assert record.start_path == "provisioned"
     await asyncio.sleep(1.3)  # past idle_timeout: provisioned ones stay
-    assert pool.counts()["idle"] == 2
+    assert pool.fleet.counts()["idle"] == 2
 
 
 async def test_fn_change_provisions_through_the_cache(
@@ -228,15 +228,15 @@ async def test_fn_change_provisions_through_the_cache(
             self.listeners.append(cb)
 
     cache = Cache()
-    agent.attach(cache)  # type: ignore[arg-type]  # duck-typed ConfigCache
+    agent.provisioner.attach(cache)  # type: ignore[arg-type]  # duck-typed ConfigCache
     cache.listeners[0](target.fn.id)
-    await until(lambda: sum(p.counts()["idle"] for p in agent.pools()) == 1)
+    await until(lambda: sum(p.fleet.counts()["idle"] for p in agent.pools()) == 1)
 
 
 async def test_prewarm_waits_until_ready(make_agent: MakeAgent, make_target: MakeTarget) -> None:
     agent = await make_agent(images={"fake/slow": FakeImage(start_delay=0.2)})
     target = make_target(image="fake/slow")
-    assert await agent.prewarm(target) == 1
+    assert await agent.provisioner.prewarm(target) == 1
     _, record = await call(agent, target)
     assert record.start_path == "prewarmed"
 
@@ -257,6 +257,6 @@ async def test_adaptive_policy_lets_go_and_prewarms(
     await call(agent, target)
     pool = agent.pools()[0]
     await until(lambda: not pool.containers, within_s=1)  # let go right after the call
-    await until(lambda: pool.counts()["idle"] == 1, within_s=2)  # pre-warmed before 1 s
+    await until(lambda: pool.fleet.counts()["idle"] == 1, within_s=2)  # pre-warmed before 1 s
     _, record = await call(agent, target)
     assert record.start_path == "prewarmed"

@@ -251,7 +251,10 @@ def test_endpoint_annotations_are_neither_stored_nor_counted(
     ],
 )
 def test_an_id_on_create_is_400_with_fns_message(
-    api: httpx.Client, make_fn: Callable[..., Obj], uniq: Callable[[str], str], path: str,
+    api: httpx.Client,
+    make_fn: Callable[..., Obj],
+    uniq: Callable[[str], str],
+    path: str,
     message: str,
 ) -> None:
     fn = make_fn()

@@ -34,9 +34,7 @@ def test_app_and_trigger_names_of_any_script(
             "source": "/s"}  # fmt: skip
     trigger = ok(api.post("/v2/triggers", json=body))
     assert trigger["name"] == name
-    assert trigger["annotations"]["fnproject.io/trigger/httpEndpoint"].endswith(
-        f"/t/{app_name}/s"
-    )
+    assert trigger["annotations"]["fnproject.io/trigger/httpEndpoint"].endswith(f"/t/{app_name}/s")
     # The app is found by its name in a trigger URL (percent-encoded on the wire).
     r = api.get(f"/t/{quote(app_name)}/nothing-here")
     assert r.status_code == 404

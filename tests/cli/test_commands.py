@@ -142,6 +142,23 @@ def test_init_writes_what_fn_cli_accepts(
         assert "FROM hotfn/base:latest" in dockerfile
 
 
+@pytest.mark.parametrize(("fmt", "wrap", "form"), [
+    ("http-stream", False, "fdk"), ("http-stream", True, "hotwrap"), ("default", False, "stdio"),
+])  # fmt: skip
+def test_init_node_writes_an_fdk_function_unless_asked_otherwise(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str, wrap: bool, form: str
+) -> None:
+    target = tmp_path / "n"
+    args = ["init", "--runtime", "node", "--format", fmt, str(target)]
+    assert cli(capsys, *args, *(["--hotwrap"] if wrap else [])).code == 0
+    func_js, funcyaml = (target / "func.js").read_text(), (target / "func.yaml").read_text()
+    assert ('require("@fnproject/fdk")' in func_js) == (form == "fdk")
+    assert (target / "package.json").exists() == (form == "fdk")
+    entrypoint = {"fdk": "node func.js", "hotwrap": "/hotwrap", "stdio": "node func.js"}[form]
+    assert f"entrypoint: {entrypoint}\n" in funcyaml
+    assert ("cmd: node func.js\n" in funcyaml) == (form == "hotwrap")
+
+
 def test_init_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli(capsys, "init", str(tmp_path / "a")).code == 0
     result = cli(capsys, "init", "--force", str(tmp_path / "a"))
