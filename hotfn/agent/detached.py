@@ -247,7 +247,9 @@ class Dispatcher:
             async with slots:
                 self._unwait(call)
                 self.agent.calls.running(record)
-                await self.agent.call(target, req, record)
+                result = await self.agent.call(target, req, record)
+                if result.stream is not None:  # nobody reads the answer: to the end
+                    await result.stream.drain()
         except ShuttingDown:
             await self.queue.finish(call, "queued")
         except HotfnError as exc:
