@@ -1,0 +1,200 @@
+"""Benchmark of hotfn behind nginx (not a test): prints medians.
+
+    .venv/bin/python bench/bench_cluster.py [--seconds 5] [--calls 2000] [--callers 16]
+
+Needs the engine, PostgreSQL and nginx (scripts/ensure-docker, ensure-postgres,
+ensure-nginx). Starts three ``hotfn start`` servers on one fresh PostgreSQL database
+and measures, in one run:
+
+1. nginx's added latency per hot call: the same echo fn called straight at its
+   node and through nginx, alternating blocks of sequential calls; the difference
+   of the medians (goal <= 0.1 ms p50);
+2. requests/s of the cheapest hot fn (hotfn's FDK echo) through nginx routing to
+   1, 2 and 3 nodes (one nginx config each, alternated over ``--rounds``), with
+   ``--fns`` fns so that the hash spreads them, and the CPU each part spent per call
+   (servers, nginx, function containers, from /proc and the containers' cgroups),
+   which explains where this 2-core machine's limit is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench_agent import echo_image, latencies, pct  # noqa: E402  (beside this script)
+from benchhttp import Conn, post, tcp_conn  # noqa: E402
+from benchserver import BenchServer  # noqa: E402
+
+from hotfn.cluster.local import Nginx, wait_until_answers  # noqa: E402
+from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing  # noqa: E402
+from tests.cluster.conftest import nginx_binary  # noqa: E402
+from tests.docker_support import containers_with  # noqa: E402
+from tests.server_support import create_pg_database, drop_pg_database, free_port  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / TICK
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        out += [int(x) for x in text]
+    return out
+
+
+def container_cpu(ids: list[str]) -> float:
+    total = 0
+    for cid in ids:
+        path = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        if path.exists():
+            total += int(path.read_text())
+    return total / 1e9
+
+
+def all_containers(nodes: list[BenchServer]) -> list[str]:
+    return [c for n in nodes for c in containers_with({"io.hotfn.instance": n.instance})]
+
+
+class Front:
+    """An nginx in front of some of the nodes."""
+
+    def __init__(self, binary: str, nodes: list[BenchServer]) -> None:
+        self.port = free_port()
+        self.nginx = Nginx(Path(tempfile.mkdtemp(prefix="hotfn-bench-nginx-")), binary)
+        addrs = tuple(f"127.0.0.1:{n.port}" for n in nodes)
+        self.nginx.write(Routing(listen=f"127.0.0.1:{self.port}", nodes=addrs))
+        self.proc = self.nginx.foreground()
+        wait_until_answers(f"http://127.0.0.1:{self.port}", 10)
+
+    def cpu(self) -> float:
+        return proc_cpu(self.proc.pid) + sum(proc_cpu(c) for c in children(self.proc.pid))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def spread_load(
+    port: int, raws: list[bytes], callers: int, seconds: float
+) -> tuple[float, float]:
+    """Calls/s with ``callers`` keep-alive connections, each on its own fn (round
+    robin over ``raws``); the measured window's length."""
+    conns: list[Conn] = [await tcp_conn(port) for _ in range(callers)]
+    count = 0
+    stop = False
+
+    async def loop(conn: Conn, raw: bytes) -> None:
+        nonlocal count
+        while not stop:
+            status, _, _ = await conn.send(raw)
+            assert status == 200, status
+            count += 1
+
+    tasks = [asyncio.create_task(loop(c, raws[i % len(raws)])) for i, c in enumerate(conns)]
+    await asyncio.sleep(0.5)  # warm-up
+    start, t0 = count, time.perf_counter()
+    await asyncio.sleep(seconds)
+    done, elapsed = count - start, time.perf_counter() - t0
+    stop = True
+    await asyncio.gather(*tasks)
+    for c in conns:
+        c.close()
+    return done / elapsed, elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    binary = nginx_binary()
+    image = echo_image()
+    db_url = create_pg_database()
+    os.environ.update({"HOTFN_DB_URL": db_url, "HOTFN_SPILL_TO": SPILL_LOCATION,
+                       "HOTFN_GENERIC_POOL_SIZE": "0"})  # fmt: skip
+    nodes = [BenchServer(f"cl{i}") for i in range(3)]
+    fronts: dict[int, Front] = {}
+    try:
+        app = nodes[0].api("POST", "/v2/apps", {"name": "bench"})
+        fns = [
+            nodes[0].api("POST", "/v2/fns", {"name": f"e{i}", "app_id": app["id"], "image": image})
+            for i in range(args.fns)
+        ]
+        raws = [post(f"/invoke/{fn['id']}", b"hello") for fn in fns]
+        fronts = {n: Front(binary, nodes[:n]) for n in (1, 2, 3)}
+
+        # 1. nginx's added latency: fn 0 through a one-node nginx and straight at it.
+        via_conn = await tcp_conn(fronts[1].port)
+        direct_conn = await tcp_conn(nodes[0].port)
+        await latencies(via_conn, raws[0], 200)  # starts and warms the container
+        via, direct = [], []
+        for _ in range(10):
+            via += await latencies(via_conn, raws[0], args.calls // 10)
+            direct += await latencies(direct_conn, raws[0], args.calls // 10)
+        via_conn.close()
+        direct_conn.close()
+
+        # 2. throughput at 1, 2, 3 nodes, alternated; every fn warm on every layout.
+        for front in fronts.values():
+            await spread_load(front.port, raws, len(raws), 1.0)
+        rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
+        cpu: dict[int, list[tuple[float, float, float]]] = {1: [], 2: [], 3: []}
+        for _ in range(args.rounds):
+            for n, front in fronts.items():
+                ids = await asyncio.to_thread(all_containers, nodes)
+                before = (sum(proc_cpu(x.proc.pid) for x in nodes), front.cpu(),
+                          container_cpu(ids))  # fmt: skip
+                rate, elapsed = await spread_load(front.port, raws, args.callers, args.seconds)
+                after = (sum(proc_cpu(x.proc.pid) for x in nodes), front.cpu(),
+                         container_cpu(ids))  # fmt: skip
+                calls = rate * elapsed
+                rates[n].append(rate)
+                srv, ngx, ctr = ((a - b) / calls * 1e6 for a, b in zip(after, before, strict=True))
+                cpu[n].append((srv, ngx, ctr))
+    finally:
+        for front in fronts.values():
+            front.stop()
+        for node in nodes:
+            node.stop()
+        drop_pg_database(db_url)
+
+    med_via, med_direct = statistics.median(via), statistics.median(direct)
+    print(f"hot echo, {len(via)} sequential calls each (ms), 2026-12-03 style run")
+    print(f"  through nginx      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
+    print(f"  straight at node   median {med_direct:.3f}  p99 {pct(direct, 0.99):.3f}")
+    print(f"  nginx adds         median {med_via - med_direct:.3f}  (goal <= 0.1)")
+    print(f"throughput through nginx, {args.callers} callers over {len(raws)} fns (req/s), "
+          f"medians of {args.rounds} alternated rounds; CPU per call (us)")  # fmt: skip
+    for n in (1, 2, 3):
+        srv, ngx, ctr = (statistics.median(c[k] for c in cpu[n]) for k in range(3))
+        print(f"  {n} node(s) {statistics.median(rates[n]):8.0f}   servers {srv:5.0f}  "
+              f"nginx {ngx:4.0f}  containers {ctr:5.0f}")  # fmt: skip
+    print(f"  cores on this machine: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput level")
+    parser.add_argument("--calls", type=int, default=2000, help="sequential latency calls")
+    parser.add_argument("--callers", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--fns", type=int, default=12, help="fns the load is spread over")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(args))

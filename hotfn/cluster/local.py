@@ -1,0 +1,205 @@
+"""A hotfn cluster on this machine: N ``hotfn start`` servers and one nginx.
+
+The servers share one database (PostgreSQL) and one Docker Engine; each has its own
+port, data dir and so its own instance label (``<data_dir>/instance``), which names
+its containers and, in the ``Hotfn-Node`` header, the node. ``up`` and ``down`` are
+idempotent: they keep pid files under the cluster's dir and act on what runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing, main_config, render
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own exited child) is not alive.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether a hotfn server (or nginx in front of one) answers its ping."""
+    try:
+        with urllib.request.urlopen(url + "/", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_answers(url: str, timeout: float, pid: int | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers(url):
+            return
+        if pid is not None and not _alive(pid):
+            raise RuntimeError(f"the process {pid} behind {url} exited at start")
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def node_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a node: its data dir, and spilling on via nginx."""
+    return {
+        **os.environ,
+        "HOTFN_DATA_DIR": str(data_dir),
+        "HOTFN_SPILL_TO": SPILL_LOCATION,
+        **extra,
+    }
+
+
+def stop_pid(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
+    """``sig``, then SIGKILL if the process is still there after ``timeout``."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class Nginx:
+    """nginx with a config and every file of its own under ``prefix``."""
+
+    prefix: Path
+    binary: str = "nginx"
+
+    @property
+    def conf(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.prefix / "nginx.pid"
+
+    def write(self, routing: Routing, workers: int = 1) -> None:
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(main_config(render(routing), self.prefix.resolve(), workers))
+        self._run("-t", "-q")
+
+    def _run(self, *args: str) -> None:
+        cmd = [self.binary, "-c", str(self.conf.resolve()), "-p", str(self.prefix.resolve())]
+        out = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"nginx {' '.join(args)} failed: {out.stderr.strip()}")
+
+    def pid(self) -> int | None:
+        return _read_pid(self.pid_file)
+
+    def start_or_reload(self) -> None:
+        """Start nginx (it daemonises itself), or reload the written config."""
+        if self.pid() is not None:
+            self._run("-s", "reload")
+        else:
+            self._run()
+
+    def foreground(self) -> subprocess.Popen[bytes]:
+        """nginx as a child process (tests): stop it with :meth:`stop`."""
+        cmd = [self.binary, "-c", str(self.conf.resolve()), "-p", str(self.prefix.resolve()),
+               "-g", "daemon off;"]  # fmt: skip
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, timeout, signal.SIGQUIT)  # graceful: in-flight calls finish
+
+
+@dataclass
+class LocalCluster:
+    """``scripts/cluster``'s cluster: nodes on ``port+1 …``, nginx on ``port``."""
+
+    root: Path
+    db_url: str
+    port: int = 8080
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def node_dir(self, index: int) -> Path:
+        return self.root / f"node{index}"
+
+    def node_url(self, index: int) -> str:
+        return f"http://{self.host}:{self.port + index}"
+
+    def running_nodes(self) -> dict[int, int]:
+        """Node index → pid of every node that runs."""
+        out = {}
+        for pid_file in self.root.glob("node*/server.pid"):
+            index = int(pid_file.parent.name[4:])
+            pid = _read_pid(pid_file)
+            if pid is not None:
+                out[index] = pid
+        return out
+
+    def start_node(self, index: int, env: Mapping[str, str] | None = None) -> int:
+        data = self.node_dir(index)
+        data.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "hotfn.cli.main", "start", "--port",
+                str(self.port + index), "--db", self.db_url]  # fmt: skip
+        with open(data / "server.log", "ab") as log:
+            proc = subprocess.Popen(
+                args, env=node_env(data, **(env or {})), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, start_new_session=True,  # outlives `cluster up`
+            )  # fmt: skip
+        (data / "server.pid").write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def up(self, count: int, timeout: float = 60.0) -> list[str]:
+        """Exactly ``count`` nodes behind nginx; the URLs of the nodes."""
+        if count < 1:
+            raise ValueError("a cluster has at least one node")
+        running = self.running_nodes()
+        for index, pid in running.items():
+            if index > count:
+                stop_pid(pid, 40.0)
+        started = {i: self.start_node(i) for i in range(1, count + 1) if i not in running}
+        for index in range(1, count + 1):
+            wait_until_answers(self.node_url(index), timeout, started.get(index))
+        nginx = Nginx(self.root / "nginx")
+        nodes = tuple(f"{self.host}:{self.port + i}" for i in range(1, count + 1))
+        nginx.write(Routing(listen=f"{self.host}:{self.port}", nodes=nodes))
+        nginx.start_or_reload()
+        wait_until_answers(self.url, timeout)
+        return [self.node_url(i) for i in range(1, count + 1)]
+
+    def down(self, timeout: float = 40.0) -> None:
+        """Stop nginx, then every node (SIGTERM: they drain and remove their containers)."""
+        Nginx(self.root / "nginx").stop()
+        for pid in self.running_nodes().values():
+            os.kill(pid, signal.SIGTERM)
+        for pid in self.running_nodes().values():
+            stop_pid(pid, timeout)
