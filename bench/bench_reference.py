@@ -9,11 +9,14 @@ scripts/build-images; run here if needed). In one run it:
    registry image names replaced by local ones (``node:8-alpine`` → hotfn/base,
    ``fnproject/hotwrap:latest`` → this checkout's hotwrap binary): ``Dockerfile.default``
    (cold, ``format: default``) and ``Dockerfile.hotwrap`` (hot, node started per call,
-   on a node image with every python3 package removed: /hotwrap needs none); plus
-   hotfn's FDK variant (``examples/hello/Dockerfile.fdk``) and hotwrap + ``cat``;
+   on a node image with every python3 package removed: /hotwrap needs none); its
+   FDK form in Node (``examples/reference/fdk``: func.js as a handler on Fn's Node
+   FDK, built as ``hotfn build`` builds it, on hotfn/node); hotfn's Python FDK
+   variant (``examples/hello/Dockerfile.fdk``) and hotwrap + ``cat``;
 2. starts its own ``hotfn start`` (SQLite in a temp dir, ``HOTFN_NETWORK=none``);
-3. per variant: the first call of ``--firsts`` new fns (container start included;
-   the median is shown) and the median and p90 of ``--calls`` later calls
+3. per variant: the first call of ``--firsts`` new fns (container start included,
+   or a warm generic container specialised where the image allows it: the FDK
+   forms; the median is shown) and the median and p90 of ``--calls`` later calls
    (``--hot-calls`` for the fast ones) through ``POST /invoke`` on a keep-alive
    connection;
 4. ``docker run --rm -i`` of the default image per call, side by side;
@@ -52,7 +55,7 @@ from tests.docker_support import (  # noqa: E402  (shared Docker helpers)
     remove_containers_with,
 )
 from tests.e2e.hotwrap_images import HOTWRAP_DOCKERFILE, NODE_WITHOUT_PYTHON  # noqa: E402
-from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile  # noqa: E402
+from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile, node_fdk_build  # noqa: E402
 from tests.hotwrap.conftest import hotwrap_binary  # noqa: E402
 from tests.server_support import ServerProcess  # noqa: E402
 
@@ -82,6 +85,7 @@ class Variant:
     fn_later_ms: float | None = None
     firsts: list[float] = field(default_factory=list)
     later: list[float] = field(default_factory=list)
+    paths: set[str] = field(default_factory=set)  # how the first calls were served
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,6 +111,16 @@ def timed_invoke(client: httpx.Client, fn_id: str, expect: bytes) -> float:
     return elapsed
 
 
+def first_path(client: httpx.Client, fn_id: str) -> str:
+    """How the fn's one call so far was served (its record is written shortly after)."""
+    for _ in range(100):
+        items = ok(client.get(f"/v2/fns/{fn_id}/calls"))["items"]
+        if items:
+            return str(items[0]["start_path"])
+        time.sleep(0.05)
+    return "?"
+
+
 def measure(client: httpx.Client, app_id: str, variant: Variant, firsts: int) -> None:
     fn_id = ""
     for i in range(firsts):
@@ -114,6 +128,8 @@ def measure(client: httpx.Client, app_id: str, variant: Variant, firsts: int) ->
                 "format": variant.fmt, "idle_timeout": 60}  # fmt: skip
         fn_id = ok(client.post("/v2/fns", json=body))["id"]
         variant.firsts.append(timed_invoke(client, fn_id, variant.expect))
+        variant.paths.add(first_path(client, fn_id))
+        time.sleep(1.0)  # the warm generic pool refills in the background
     variant.later = [timed_invoke(client, fn_id, variant.expect) for _ in range(variant.calls)]
 
 
@@ -145,17 +161,19 @@ def report(variants: list[Variant], run_ms: list[float]) -> None:
     print("Reference example through hotfn (POST /invoke, body 'Bob'; first = container start")
     print(f"included, median of {len(default.firsts)} new fns; later = calls to the same fn)")
     print()
-    header = (f"{'variant':<30} {'first':>9} {'later med':>10} {'later p90':>10} "
+    header = (f"{'variant [first call served by]':<44} {'first':>9} {'later med':>10} "
+              f"{'later p90':>10} "
               f"{'vs default':>10}   {'article (laptop): first / later':<32} "
               "Fn, this machine")  # fmt: skip
     print(header)
     print("-" * (len(header) + 6))
     for v in variants:
         med = statistics.median(v.later)
-        print(f"{v.label:<30} {fmt_ms(statistics.median(v.firsts)):>9} {fmt_ms(med):>10} "
+        label = f"{v.label} [{','.join(sorted(v.paths))}]"
+        print(f"{label:<44} {fmt_ms(statistics.median(v.firsts)):>9} {fmt_ms(med):>10} "
               f"{fmt_ms(pct(v.later, 0.9)):>10} {default_later / med:>9.1f}x   "
               f"{v.article:<32} {v.fn_figure}")  # fmt: skip
-    print(f"{'docker run --rm -i (default)':<30} {fmt_ms(run_ms[0]):>9} {fmt_ms(run_median):>10} "
+    print(f"{'docker run --rm -i (default)':<44} {fmt_ms(run_ms[0]):>9} {fmt_ms(run_median):>10} "
           f"{fmt_ms(pct(run_ms, 0.9)):>10} {default_later / run_median:>9.1f}x   "
           f"{'~0.5 s (README, this machine)':<32} 250–360 ms (Debian)")  # fmt: skip
     print()
@@ -203,6 +221,7 @@ def main() -> int:
             ("hotwrap", localized_dockerfile("Dockerfile.hotwrap", nopy, hotwrap), js),
             ("fdk", (HELLO / "Dockerfile.fdk").read_text(), {"func.py": HELLO / "func.py"}),
             ("cat", cat_dockerfile(hotwrap), {}),
+            ("node-fdk", *node_fdk_build()),
         ]:
             built.append(build_image(f"hotfn-bench/ref-{name}:{tag}", dockerfile, files))
         built += [nopy, hotwrap]
@@ -214,6 +233,9 @@ def main() -> int:
             Variant("hotwrap", "hotwrap + node (no python3)", built[1], "http-stream", node,
                     args.calls, "0.775 s / ~0.2 s", "115 ms later",
                     article_first_ms=775, article_later_ms=200, fn_later_ms=115),
+            Variant("node-fdk", "Node FDK (reference/fdk)", built[4], "http-stream", node,
+                    args.hot_calls, "— (no FDK figure)", "1.4 ms later (Fn's FDK)",
+                    fn_later_ms=1.4),
             Variant("fdk", "Python FDK (examples/hello)", built[2], "http-stream",
                     b"Hello Bob from Python!\n", args.hot_calls, "— (no FDK figure)",
                     "335 ms / 1.91 ms", fn_first_ms=335, fn_later_ms=1.91),

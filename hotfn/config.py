@@ -92,7 +92,7 @@ class Settings:
     generic_pool_size: int = 0
     generic_memory_mb: int = 128
     generic_images: dict[str, str] = field(
-        default_factory=lambda: {"python": "hotfn/python:latest"}
+        default_factory=lambda: {"python": "hotfn/python:latest", "node": "hotfn/node:latest"}
     )
     # Keep-alive of idle hot containers: "adaptive" (hybrid histogram, falls back to
     # the fn's idle_timeout without enough history) or "fixed" (idle_timeout only);
@@ -108,6 +108,9 @@ class Settings:
     max_call_response: int = 6 * 1024 * 1024  # function response body → 502
     max_call_headers: int = 100  # request header fields → 431
     max_call_header_bytes: int = 32 * 1024  # names + values of all of them → 431
+    # Slow clients (hotfn/api/relay.py): a request body that sends nothing, or a
+    # streamed response the client reads nothing of, for this long is cut (408 / close).
+    client_idle_timeout: float = 30.0
     # Images from a registry (docs/registry.md): how long a pull may take, how long a
     # failed pull is not retried, the Docker config.json with credentials (None: the
     # engine client's usual ~/.docker/config.json), the folder of named credential
@@ -120,6 +123,17 @@ class Settings:
     registry_auth_dir: Path | None = None
     image_gc_after: float = 0.0
     pull_from: tuple[str, ...] = ("*",)
+    # Detached calls (docs/detached.md): largest body (413 over it), open calls the
+    # queue may hold (503 + Retry-After past it, 0: no bound), calls run at once per fn
+    # (0: number of CPUs) and per server, the claim lease, the safety-net poll and the
+    # first retry's backoff (doubling, with jitter).
+    max_detached_body: int = 256 * 1024
+    detached_queue_max: int = 100_000
+    detached_per_fn: int = 0
+    detached_max_running: int = 64
+    detached_lease_s: float = 30.0
+    detached_poll_s: float = 1.0
+    detached_backoff_s: float = 1.0
     # Behind nginx (docs/scale-out.md): the named location this server's own 503s
     # (too busy, draining, engine down: the call never reached a function) send
     # nginx to with X-Accel-Redirect, so it spills them to the next node. "" = off.
@@ -156,12 +170,20 @@ class Settings:
             max_call_response=_env_int("HOTFN_MAX_CALL_RESPONSE", 6 * 1024 * 1024),
             max_call_headers=_env_int("HOTFN_MAX_CALL_HEADERS", 100),
             max_call_header_bytes=_env_int("HOTFN_MAX_CALL_HEADER_BYTES", 32 * 1024),
+            client_idle_timeout=_env_float("HOTFN_CLIENT_IDLE_TIMEOUT", 30.0),
             pull_timeout=_env_float("HOTFN_PULL_TIMEOUT", 300.0),
             pull_retry_after=_env_float("HOTFN_PULL_RETRY_AFTER", 10.0),
             docker_config=_env_path("HOTFN_DOCKER_CONFIG"),
             registry_auth_dir=_env_path("HOTFN_REGISTRY_AUTH_DIR"),
             image_gc_after=_env_float("HOTFN_IMAGE_GC_AFTER", 0.0),
             pull_from=_env_list("HOTFN_PULL_FROM", ("*",)),
+            max_detached_body=_env_int("HOTFN_MAX_DETACHED_BODY", 256 * 1024),
+            detached_queue_max=_env_int("HOTFN_DETACHED_QUEUE_MAX", 100_000),
+            detached_per_fn=_env_int("HOTFN_DETACHED_PER_FN", 0),
+            detached_max_running=_env_int("HOTFN_DETACHED_MAX_RUNNING", 64),
+            detached_lease_s=_env_float("HOTFN_DETACHED_LEASE", 30.0),
+            detached_poll_s=_env_float("HOTFN_DETACHED_POLL", 1.0),
+            detached_backoff_s=_env_float("HOTFN_DETACHED_BACKOFF", 1.0),
             spill_to=os.environ.get("HOTFN_SPILL_TO", ""),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")

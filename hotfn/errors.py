@@ -12,8 +12,10 @@ into them, so nothing above a driver sees a third-party exception.
     ├── NotFound                    404  an object or its parent does not exist
     ├── MethodNotAllowed            405
     ├── Conflict                    409  a name is taken or an immutable field changed
+    ├── RequestTimeout              408  the client stalled sending its body
     ├── PayloadTooLarge             413  a request body is over its limit
     ├── HeadersTooLarge             431  too many request headers, or too many bytes of them
+    ├── ClientGone                  499  the client went away mid-call (nginx's code)
     └── CallError                        a call could not be completed
         ├── FunctionFailed          502  the function raised / exited non-zero
         ├── InvalidFunctionResponse 502  the container answered outside the contract
@@ -70,6 +72,16 @@ class MethodNotAllowed(HotfnError):
 class Conflict(HotfnError):
     status = 409
     default_message = "conflict"
+
+
+class RequestTimeout(HotfnError):
+    status = 408
+    default_message = "the request body stalled"
+
+
+class ClientGone(HotfnError):
+    status = 499
+    default_message = "the client went away"
 
 
 class PayloadTooLarge(HotfnError):

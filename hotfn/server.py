@@ -2,9 +2,10 @@
 
 Start: open the database and migrate, start change notifications, build the config
 cache, the call store, the driver and the agent (which removes this instance's
-leftover containers). Stop (uvicorn has already stopped accepting and waited for
-in-flight requests up to ``drain_timeout``): the agent drains and removes its
-containers, then call records are flushed and connections closed.
+leftover containers), then the detached-call dispatcher. Stop (uvicorn has already
+stopped accepting and waited for in-flight requests up to ``drain_timeout``): the
+dispatcher hands unfinished detached calls back to the queue, the agent drains and
+removes its containers, then call records are flushed and connections closed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hotfn.agent.agent import Agent
+from hotfn.agent.detached import Dispatcher
 from hotfn.agent.images import puller_for
 from hotfn.agent.pulling import PullingDriver
 from hotfn.api.app import create_app
@@ -28,6 +30,7 @@ from hotfn.store import Store
 from hotfn.store.cache import ConfigCache
 from hotfn.store.call_records import CallStore
 from hotfn.store.db import Database
+from hotfn.store.detached_queue import DetachedQueue
 from hotfn.types import ANNOTATION_PROVISIONED
 
 log = logging.getLogger("hotfn")
@@ -58,7 +61,10 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         agent = Agent(drv, settings, calls)
         agent.provisioner.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
-        app.state.runtime = Runtime(settings, db, store, cache, calls, agent)
+        queue = DetachedQueue(db, settings.detached_queue_max)
+        dispatcher = Dispatcher(agent, queue, cache.target, settings)
+        await dispatcher.start()  # runs what is queued, this server's unfinished calls too
+        app.state.runtime = Runtime(settings, db, store, cache, calls, agent, dispatcher)
         provisioning = asyncio.create_task(_provision(store, cache, agent))
         log.info("hotfn ready on %s (db: %s)", settings.host, db.url.get_backend_name())
         try:
@@ -66,6 +72,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         finally:
             provisioning.cancel()
             await asyncio.gather(provisioning, return_exceptions=True)
+            await dispatcher.stop()  # before the agent: unfinished calls go back queued
             await agent.shutdown()
             await calls.close()
             await store.changes.close()

@@ -13,6 +13,7 @@ from hotfn.config import Settings
 
 if TYPE_CHECKING:
     from hotfn.agent.agent import Agent
+    from hotfn.agent.detached import Dispatcher
     from hotfn.store import Store
     from hotfn.store.cache import ConfigCache
     from hotfn.store.call_records import CallStore
@@ -27,3 +28,4 @@ class Runtime:
     cache: ConfigCache
     calls: CallStore
     agent: Agent
+    dispatcher: Dispatcher

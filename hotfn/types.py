@@ -130,3 +130,4 @@ class CallRecord:
     run_ms: float | None = None
     start_path: str | None = None  # "hot", "image", ... how the container was obtained
     container_id: str | None = None
+    attempts: int | None = None  # detached calls: the attempt this record is of

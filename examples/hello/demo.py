@@ -1,8 +1,8 @@
-"""Deploy hotfn's hello function in its three forms and time first and later calls.
+"""Deploy hotfn's hello function in its four forms and time first and later calls.
 
     python3 examples/hello/demo.py [--api http://127.0.0.1:8080] [--calls 20]
 
-Builds the three images with the local Docker Engine, creates (or recreates) the app
+Builds the four images with the local Docker Engine, creates (or recreates) the app
 ``hello-demo`` with one fn per form, calls each through ``/invoke`` and prints the
 first-call latency (container start included) next to the median of later calls.
 Standard library only: it talks to the API the way any client would.
@@ -26,6 +26,7 @@ FORMS = [
     # (fn name, Dockerfile, format, what it is)
     ("hello-default", "Dockerfile.default", "default", "default format (cold, container per call)"),
     ("hello-hotwrap", "Dockerfile.hotwrap", "http-stream", "hotwrap + node func.js (hot)"),
+    ("hello-node-fdk", "Dockerfile.node-fdk", "http-stream", "Node FDK (hot, Fn's @fnproject/fdk)"),
     ("hello-fdk", "Dockerfile.fdk", "http-stream", "Python FDK (hot)"),
 ]
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from hotfn.agent.default_format import DefaultFormatRunner
 from hotfn.agent.generic_pools import GenericPools
 from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.agent.keepalive import AdaptiveKeepAlive, KeepAlivePolicy
+from hotfn.agent.lease import Lease
 from hotfn.agent.metrics import COLLECTOR, FnMetrics
 from hotfn.agent.pool import HotPool
 from hotfn.agent.pool_table import PoolTable
@@ -169,6 +170,7 @@ class Agent:
         self._inflight += 1
         self._idle.clear()
         status = 500
+        streaming = False
         try:
             if fn.format == "default":
                 result = await self.default_format.run(target, req, record, call_log, metrics)
@@ -176,6 +178,12 @@ class Agent:
                 result = await self._call_hot(target, req, record, call_log)
             status = 200
             record.status = "success"
+            if result.stream is not None:
+                # The call lasts until its body has been relayed (or cut).
+                streaming = True
+                result.stream.on_close(
+                    lambda error: self._call_ended(record, 200, call_log, metrics, error)
+                )
             return result
         except HotfnError as exc:
             status = exc.status
@@ -187,15 +195,29 @@ class Agent:
             record.status = "cancelled"
             raise
         finally:
-            record.http_status = status
-            record.completed_at = utcnow()
-            # Always hand the log over: a hot function's stderr lines arrive after its
-            # answer (the engine's log stream lags the socket) and land in it then.
-            self.calls.finish(record, call_log)
-            metrics.call(status)
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            if not streaming:
+                self._call_ended(record, status, call_log, metrics, None)
+
+    def _call_ended(
+        self,
+        record: CallRecord,
+        status: int,
+        call_log: CallLog,
+        metrics: FnMetrics,
+        cut: str | None,
+    ) -> None:
+        if cut is not None:  # a streamed answer stopped early: the record says why
+            record.status = "error"
+            record.error = f"response cut: {cut}"
+        record.http_status = status
+        record.completed_at = utcnow()
+        # Always hand the log over: a hot function's stderr lines arrive after its
+        # answer (the engine's log stream lags the socket) and land in it then.
+        self.calls.finish(record, call_log)
+        metrics.call(status)
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
 
     def call_detached(self, target: Target, req: CallRequest) -> None:
         """Start a call in the background (``Fn-Invoke-Type: detached``)."""
@@ -210,7 +232,9 @@ class Agent:
 
     async def _detached_call(self, target: Target, req: CallRequest, record: CallRecord) -> None:
         with contextlib.suppress(HotfnError):
-            await self.call(target, req, record)
+            result = await self.call(target, req, record)
+            if result.stream is not None:  # nobody waits for it: read it to the end
+                await result.stream.drain()
 
     def _pool(self, target: Target) -> HotPool:
         return self._pools.get(target, self._metrics.get(target.fn.id))
@@ -221,20 +245,34 @@ class Agent:
         """The agent dispatches, the pool schedules, the container exchanges."""
         pool = self._pool(target)
         pool.arrive()
+        departed = False
         try:
             for attempt in range(_CONNECT_RETRIES + 1):
-                async with pool.lease(record, first=attempt == 0) as container:
-                    try:
-                        return await container.call(req, call_log)
-                    except ConnectFailed:
-                        # Nothing was sent: it died while idle; try another one.
-                        if attempt == _CONNECT_RETRIES:
-                            raise InvalidFunctionResponse(
-                                "could not connect to the function's container"
-                            ) from None
+                lease = pool.lease(record, first=attempt == 0)
+                container = await lease.__aenter__()
+                try:
+                    result = await container.call(req, call_log)
+                except ConnectFailed:
+                    lease.end()
+                    # Nothing was sent: it died while idle; try another one.
+                    if attempt == _CONNECT_RETRIES:
+                        raise InvalidFunctionResponse(
+                            "could not connect to the function's container"
+                        ) from None
+                    continue
+                except BaseException:
+                    lease.end()
+                    raise
+                if result.stream is None:
+                    lease.end()
+                else:  # the container is the call's until the body is relayed
+                    departed = True
+                    result.stream.on_close(_ender(lease, pool))
+                return result
             raise AssertionError("unreachable")
         finally:
-            pool.depart()
+            if not departed:
+                pool.depart()
 
     # -- eviction, housekeeping ------------------------------------------------
 
@@ -293,6 +331,14 @@ class Agent:
     def generic_count(self) -> int:
         """Warm generic containers, starting or waiting to be specialised."""
         return len(self.generic.all) if self.generic is not None else 0
+
+
+def _ender(lease: Lease, pool: HotPool) -> Callable[[str | None], None]:
+    def end(_error: str | None) -> None:
+        lease.end()
+        pool.depart()
+
+    return end
 
 
 def _reset_dir(path: Path, create: bool = True) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from hotfn.agent.body import BodyStream, StreamClosed
 from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
@@ -31,6 +32,7 @@ from hotfn.errors import (
     FunctionTimeout,
     HotfnError,
     InvalidFunctionResponse,
+    InvalidInput,
     OutOfMemory,
     StartTimeout,
 )
@@ -215,37 +217,43 @@ class HotContainer:
         """Send one call and read the answer; the function's output lines meanwhile
         go to ``call_log``. Raises ``ConnectFailed`` (nothing sent: try another
         container) or the ``HotfnError`` the caller gets; a call that leaves the
-        container in doubt marks it not ``healthy``."""
+        container in doubt marks it not ``healthy``.
+
+        A 200 whose body had not arrived whole comes back with a ``stream``: the
+        call lasts until it is closed, and its reads keep the deadline and map
+        failures as here."""
         client = self.client
         assert client is not None
         timeout = self.target.fn.timeout
         self.active_logs.append(call_log)
+        # The deadline counts from container assignment (Fn's rule).
+        deadline = asyncio.get_running_loop().time() + timeout
+        streaming = False
         try:
-            # The deadline counts from container assignment (Fn's rule).
-            async with asyncio.timeout(timeout):
-                headers = request_headers(req, deadline_after(timeout))
-                result = await client.call(headers, req.body, req.max_response)
-        except TimeoutError:
-            self.healthy = False  # it may be stuck; a fresh one serves the next call
-            raise FunctionTimeout() from None
-        except ResponseTooLarge as exc:
-            self.healthy = False  # it is still writing into a connection we closed
-            raise ResponseTooLargeError.over(exc.limit) from None
-        except BrokenResponse as exc:
-            self.healthy = False
-            raise await self._broken(exc) from None
-        except (ConnectFailed, asyncio.CancelledError):
-            # ConnectFailed: nothing was sent, the caller retries elsewhere.
-            # Cancelled: the client went away mid-call; the connection is in an
-            # unknown state and Fn's contract has no cancel, so replace it.
-            self.healthy = False
-            raise
+            try:
+                async with asyncio.timeout_at(deadline):
+                    headers = request_headers(req, deadline_after(timeout))
+                    result = await client.open(
+                        headers, req.body, req.max_response, req.rest, req.length
+                    )
+                    if result.stream is not None and result.status != 200:
+                        # An error's body only goes to the log: read it here.
+                        body = await _read_all(result.stream)
+                        result = CallResult(result.status, result.headers, body)
+            except (ConnectFailed, asyncio.CancelledError):
+                # ConnectFailed: nothing was sent, the caller retries elsewhere.
+                # Cancelled: the client went away mid-call; the connection is in an
+                # unknown state and Fn's contract has no cancel, so replace it.
+                self.healthy = False
+                raise
+            except Exception as exc:
+                raise await self._failure(exc) from None
+            if result.stream is not None:
+                result.stream = self._relayed(result.stream, deadline, call_log)
+                streaming = True
         finally:
-            with contextlib.suppress(ValueError):
-                self.active_logs.remove(call_log)
-            self.last_log = call_log
-            self.last_done = time.monotonic()
-            self.calls += 1
+            if not streaming:
+                self._call_done(call_log)
         status = result.status
         if status == 200:
             return result
@@ -261,6 +269,53 @@ class HotContainer:
         raise InvalidFunctionResponse(
             f"error receiving function response: the container answered status {status}"
         )
+
+    def _call_done(self, call_log: CallLog) -> None:
+        with contextlib.suppress(ValueError):
+            self.active_logs.remove(call_log)
+        self.last_log = call_log
+        self.last_done = time.monotonic()
+        self.calls += 1
+
+    async def _failure(self, exc: Exception) -> Exception:
+        """What a failed exchange becomes for the caller; the container is in doubt
+        (unless nothing was sent: a header that is not Latin-1)."""
+        if isinstance(exc, InvalidInput):
+            return exc
+        self.healthy = False
+        if isinstance(exc, TimeoutError):
+            return FunctionTimeout()  # it may be stuck; a fresh one serves the next call
+        if isinstance(exc, ResponseTooLarge):
+            return ResponseTooLargeError.over(exc.limit)  # still writing into a closed conn
+        if isinstance(exc, BrokenResponse):
+            return await self._broken(exc)
+        return exc  # the client's side: over the body limit (413), gone...
+
+    def _relayed(self, inner: BodyStream, deadline: float, call_log: CallLog) -> BodyStream:
+        """The response body as the endpoint reads it: within the deadline, failures
+        mapped; closing it ends the call on this container."""
+        loop = asyncio.get_running_loop()
+
+        async def read() -> bytes | None:
+            try:
+                if loop.time() >= deadline:  # data may never run out: check each time
+                    raise TimeoutError
+                async with asyncio.timeout_at(deadline):
+                    return await inner.read()
+            except Exception as exc:
+                if outer.closed:  # the relay gave up meanwhile (the client went away)
+                    raise StreamClosed(outer.error or "closed") from None
+                raise await self._failure(exc) from None
+
+        def closed(error: str | None) -> None:
+            if error is not None:
+                self.healthy = False  # it may still be writing the rest
+            inner.close(error)
+            self._call_done(call_log)
+
+        outer = BodyStream(read, inner.length)
+        outer.on_close(closed)
+        return outer
 
     async def _broken(self, exc: BrokenResponse) -> CallError:
         """Why a call's connection broke: OOM, a crash, or garbage."""
@@ -313,3 +368,15 @@ class HotContainer:
             await asyncio.to_thread(shutil.rmtree, placement.iofs, True)
             if placement.code_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, placement.code_dir, True)
+
+
+async def _read_all(stream: BodyStream) -> bytes:
+    parts = []
+    error: str | None = "interrupted"
+    try:
+        while (data := await stream.read()) is not None:
+            parts.append(data)
+        error = None
+    finally:
+        stream.close(error)
+    return b"".join(parts)

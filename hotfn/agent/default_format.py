@@ -60,6 +60,8 @@ def default_format_env(ctx: AgentContext, target: Target, req: CallRequest) -> d
     for name, value in req.headers:
         key = "FN_HEADER_" + canonical(name).replace("-", "_")
         env[key] = f"{env[key]}, {value}" if key in env else value
+        if name == "fn-attempt":  # detached calls (agent/detached.py): which attempt
+            env["FN_ATTEMPT"] = value
     return env
 
 

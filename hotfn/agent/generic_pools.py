@@ -1,8 +1,9 @@
 """Warm generic runtime containers, and specialising one into a function's container.
 
-For each runtime in ``Settings.generic_images`` (``python`` → ``hotfn/python``), the
-agent keeps ``generic_pool_size`` containers started with ``fdk --generic``: the
-runtime and FDK are loaded, no function is. They are hardened like every function
+For each runtime in ``Settings.generic_images`` (``python`` → ``hotfn/python``,
+``node`` → ``hotfn/node``), the agent keeps ``generic_pool_size`` containers started
+with the runtime's loader (``fdk --generic``, :mod:`hotfn.agent.generic_loaders`):
+the runtime and FDK are loaded, no function is. They are hardened like every function
 container, reserve ``generic_memory_mb`` each in the memory budget (never evicting
 anything to do so: the pool only fills free memory, and is the first thing evicted
 when a function needs room), and are refilled in the background.
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from hotfn.agent.generic_loaders import LOADERS
 from hotfn.agent.readiness import wait_for_socket
 from hotfn.agent.shared import AgentContext, log
 from hotfn.agent.specialise import CODE_DIR, LABEL_RUNTIME, Plan, Planner, RuntimeImage
@@ -55,6 +57,7 @@ class GenericContainer:
 
     def __init__(self, pools: GenericPools, runtime: str, image_id: str) -> None:
         ctx = pools.ctx
+        self.loader = pools.planner.runtimes[runtime].loader
         self.pools = pools
         self.ctx = ctx
         self.runtime = runtime
@@ -84,7 +87,7 @@ class GenericContainer:
             memory_mb=self.memory_mb,
             network_mode=self.ctx.settings.network_mode,
             iofs_dir=self.iofs,
-            entrypoint=["fdk", "--generic", "/tmp/iofs"],
+            entrypoint=list(self.loader.command),
             cmd=[],
             mounts=(Mount(self.code_dir, CODE_DIR, read_only=True),),
         )
@@ -162,13 +165,17 @@ class GenericPools:
         if self.size == 0:
             return
         for runtime, image in self.ctx.settings.generic_images.items():
+            loader = LOADERS.get(runtime)
+            if loader is None:
+                log.warning("no warm %s containers: hotfn has no generic loader for it", runtime)
+                continue
             try:
                 info = await self.ctx.driver.inspect_image(image)
                 steps = len(await self.ctx.driver.image_history(info.id))
             except HotfnError as exc:
                 log.info("no warm %s containers: %s", runtime, exc.message)
                 continue
-            self.planner.runtimes[runtime] = RuntimeImage(image, info, steps)
+            self.planner.runtimes[runtime] = RuntimeImage(image, info, steps, loader)
             self.idle[runtime] = []
             self.starting[runtime] = 0
         self._open = True

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from hotfn.agent.body import BodyStream, Reader
 from hotfn.fdk.http11 import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
@@ -38,7 +39,10 @@ class CallRequest:
     the full request URL with its query; ``trigger`` says it came through an HTTP
     trigger (so the ``Fn-Http-*`` headers are added); ``max_response`` bounds the
     function's response body in bytes (0: no limit; the API sets it, the agent
-    enforces it while reading).
+    enforces it while reading). ``body`` is the whole request body, or only its
+    first part when the client is still sending: ``rest`` then gives the others
+    (None at the end; it raises if the client fails or passes the body limit) and
+    ``length`` is the declared total (-1: not declared).
     """
 
     call_id: str
@@ -48,15 +52,22 @@ class CallRequest:
     body: bytes
     trigger: bool = False
     max_response: int = 0
+    rest: Reader | None = None
+    length: int = -1
 
 
 @dataclass(slots=True)
 class CallResult:
-    """What the function answered: status, raw headers (names lowercased), body."""
+    """What the function answered: status, raw headers (names lowercased), body.
+
+    A body that had not arrived whole when the head did is a ``stream`` instead
+    (``body`` is then empty): the caller relays it and must close it.
+    """
 
     status: int
     headers: RawHeaders = field(default_factory=list)
     body: bytes = b""
+    stream: BodyStream | None = None
 
 
 def canonical(name: str) -> str:

@@ -3,7 +3,8 @@
 Entering takes a container of the pool (at once, or after a FIFO wait) and writes the
 queue and start facts into the call's record; leaving writes the run time, feeds the
 pool's growth estimate, and gives the slot back, retiring the container first if the
-call left it unhealthy.
+call left it unhealthy. A call whose answer streams leaves by :meth:`Lease.end` once the
+body has been relayed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class Lease:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.end()
+
+    def end(self) -> None:
+        """Give the container back (a streamed answer's lease ends when its body
+        has been relayed, not when the call returns)."""
         pool, c = self._pool, self._c
         run = time.perf_counter() - self._t1
         self._record.run_ms = run * 1000

@@ -3,15 +3,17 @@
 A function image qualifies when (all checked from the engine's image metadata):
 
 - it carries ``io.hotfn.runtime=<runtime>`` (set in images/python.Dockerfile and
-  inherited by images built FROM it) for a runtime the agent keeps generic
-  containers of, and its layers start with that runtime image's layers (same
-  runtime, same FDK, byte for byte);
+  images/node.Dockerfile, inherited by images built FROM them) for a runtime the
+  agent keeps generic containers of, and its layers start with that runtime image's
+  layers (same runtime, same FDK, byte for byte);
 - every layer it adds is a ``COPY``/``ADD`` into ``/function`` (a ``RUN pip install``
   or files elsewhere would be missing from a generic container), judged from the
   image's build history;
-- its working directory is ``/function`` and its ``ENTRYPOINT``/``CMD`` runs hotfn's
+- its working directory is ``/function`` and its ``ENTRYPOINT``/``CMD`` is one the
+  runtime's loader can run (:mod:`hotfn.agent.generic_loaders`): Python, hotfn's
   FDK: ``fdk FILE.py HANDLER``, ``fdk FILE.py:HANDLER``, ``fdk MODULE:HANDLER``
-  (also ``/python/bin/fdk``, ``python3 -m hotfn.fdk ...``);
+  (also ``/python/bin/fdk``, ``python3 -m hotfn.fdk ...``); Node, ``node FILE.js``
+  (a script on Fn's Node FDK);
 - it is not opted out (fn or app annotation ``hotfn.io/generic: false``), uses the
   agent's default network, and is a hot (``http-stream``) function.
 
@@ -29,11 +31,15 @@ import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotfn.agent.shared import AgentContext, log
 from hotfn.drivers.base import HistoryEntry, ImageInfo
 from hotfn.errors import HotfnError
 from hotfn.types import ANNOTATION_GENERIC, Target
+
+if TYPE_CHECKING:
+    from hotfn.agent.generic_loaders import Loader
 
 LABEL_RUNTIME = "io.hotfn.runtime"
 CODE_DIR = "/function"
@@ -47,7 +53,7 @@ class Plan:
 
     runtime: str
     image_id: str
-    argv: tuple[str, ...]  # what the image's entrypoint passes to ``fdk``
+    argv: tuple[str, ...]  # what the image's entrypoint asks the loader to run
     env: tuple[str, ...]  # the image's ENV ("K=V")
     code: Path  # host cache of the image's /function
 
@@ -59,6 +65,7 @@ class RuntimeImage:
     name: str
     info: ImageInfo
     steps: int  # build steps (history entries) of the runtime image itself
+    loader: Loader  # its generic loader
 
 
 def fdk_argv(command: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -184,9 +191,9 @@ class Planner:
         if not base or info.layers[: len(base)] != base:
             log.info("image %s: not built on the current %s runtime image", image, runtime)
             return None
-        argv = fdk_argv(info.entrypoint + info.cmd)
+        argv = rt.loader.argv(info.entrypoint + info.cmd)
         if argv is None or info.workdir != CODE_DIR:
-            log.info("image %s: does not run hotfn's FDK from %s", image, CODE_DIR)
+            log.info("image %s: does not run the %s FDK from %s", image, runtime, CODE_DIR)
             return None
         history = await self.ctx.driver.image_history(info.id)
         if not only_code_added(history[rt.steps :], rt.info.workdir):

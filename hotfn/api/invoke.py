@@ -19,13 +19,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hotfn.agent.call_log import new_call_id
 from hotfn.agent.httpstream import (
     CallRequest,
+    CallResult,
     RawHeaders,
     invoke_response_headers,
     trigger_response,
 )
 from hotfn.api.auth import call_allowed
 from hotfn.api.errors import error_response
-from hotfn.api.limits import body_limit, read_body, response_limit, scan_headers
+from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
+from hotfn.api.relay import RequestRest, StreamedResponse, read_start
 from hotfn.errors import HotfnError, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
@@ -67,7 +69,8 @@ def _check_access(runtime: Runtime, target: Target, request: Request) -> None:
 
 
 async def invoke(request: Request) -> Response:
-    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 at once."""
+    """``POST /invoke/{fn_id}``; ``Fn-Invoke-Type: detached`` answers 202 once the
+    call is stored (body up to ``max_detached_body``, 256 KiB)."""
     runtime: Runtime = request.app.state.runtime
     call_id = new_call_id()
     try:
@@ -75,20 +78,64 @@ async def invoke(request: Request) -> Response:
         headers, length = scan_headers(request.scope["headers"], settings)
         target = await runtime.cache.target(request.path_params["fn_id"])
         _check_access(runtime, target, request)
-        body = await read_body(request.receive, length, body_limit(target, settings))
+        detached = request.headers.get("fn-invoke-type") == "detached"
+        limit = body_limit(target, settings)
+        idle_s = settings.client_idle_timeout
+        rest: RequestRest | None = None
+        if detached:  # stored whole before the 202, so bounded by the detached limit
+            body = await read_detached_body(request.receive, length, limit, settings)
+        else:
+            body, rest = await read_start(request.receive, length, limit, idle_s)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building
         # it costs more than the rest of this function.
         url = str(request.url) if target.fn.format == "default" else ""
         req = CallRequest(
             call_id, request.method, url, headers, body, False, response_limit(target, settings)
         )
-        if request.headers.get("fn-invoke-type") == "detached":
-            runtime.agent.call_detached(target, req)
+        if detached:
+            # 202 only once the call is committed to the datastore (agent/detached.py).
+            await runtime.dispatcher.enqueue(target, req)
             return RawResponse(b"", 202, [(b"fn-call-id", call_id.encode())])
+        if rest is not None:
+            req.rest, req.length = rest, length
         result = await runtime.agent.call(target, req)
+        out_headers = invoke_response_headers(result, call_id)
+        if result.stream is not None:
+            return await _streamed(200, out_headers, result, idle_s, rest, call_id, runtime)
     except HotfnError as exc:
         return _error(exc, call_id, runtime)
-    return RawResponse(result.body, 200, invoke_response_headers(result, call_id))
+    return RawResponse(result.body, 200, out_headers)
+
+
+async def _streamed(
+    status: int,
+    headers: RawHeaders,
+    result: CallResult,
+    idle_s: float,
+    rest: RequestRest | None,
+    call_id: str,
+    runtime: Runtime,
+    head_only: bool = False,
+) -> Response:
+    """The response for an answer still streaming: its first piece is read here, so
+    a failure before any byte is sent (over the limit, say) is a clean error."""
+    stream = result.stream
+    assert stream is not None
+    try:
+        first = await stream.read()
+        if head_only:  # HEAD: the body is read (the function's limit holds) and dropped
+            while first is not None:
+                first = await stream.read()
+    except HotfnError as exc:
+        stream.close(exc.message)
+        return _error(exc, call_id, runtime)
+    except BaseException:
+        stream.close("interrupted")
+        raise
+    if first is None:  # it ended at once after all
+        stream.close(None)
+        return RawResponse(b"", status, headers)
+    return StreamedResponse(status, headers, stream, first, idle_s, rest)
 
 
 async def trigger(request: Request) -> Response:
@@ -101,15 +148,23 @@ async def trigger(request: Request) -> Response:
         source = "/" + request.path_params["source"]
         target, _trig = await runtime.cache.trigger(request.path_params["app_name"], source)
         _check_access(runtime, target, request)
-        body = await read_body(request.receive, length, body_limit(target, settings))
+        idle_s = settings.client_idle_timeout
+        body, rest = await read_start(request.receive, length, body_limit(target, settings), idle_s)
         url = str(request.url)
         req = CallRequest(
             call_id, request.method, url, headers, body, True, response_limit(target, settings)
         )
+        if rest is not None:
+            req.rest, req.length = rest, length
         result = await runtime.agent.call(target, req)
+        status, out_headers = trigger_response(result, call_id)
+        if result.stream is not None:
+            head = request.method == "HEAD" or status in _NO_BODY or 100 <= status < 200
+            return await _streamed(
+                status, out_headers, result, idle_s, rest, call_id, runtime, head
+            )
     except HotfnError as exc:
         return _error(exc, call_id, runtime)
-    status, out_headers = trigger_response(result, call_id)
     body = b"" if request.method == "HEAD" else result.body
     return RawResponse(body, status, out_headers)
 

@@ -112,3 +112,20 @@ async def read_body(receive: Receive, declared: int, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def read_detached_body(
+    receive: Receive, declared: int, limit: int, settings: Settings
+) -> bytes:
+    """A detached call's body: it is stored until the call runs, so it is bounded by
+    ``Settings.max_detached_body`` too (256 KiB, what Lambda allows for async events)."""
+    cap = settings.max_detached_body
+    if limit <= cap:
+        return await read_body(receive, declared, limit)
+    try:
+        return await read_body(receive, declared, cap)
+    except PayloadTooLarge:
+        raise PayloadTooLarge(
+            f"a detached call's body is at most {cap} bytes (HOTFN_MAX_DETACHED_BODY): it "
+            "is stored until the call runs; send a larger one as a sync call"
+        ) from None

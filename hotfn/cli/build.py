@@ -67,12 +67,24 @@ def _has_lines(path: Path) -> bool:
     return any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines())
 
 
+# Packages hotfn/node carries (images/node/package.json), found through NODE_PATH.
+NODE_IMAGE_PACKAGES = frozenset({"@fnproject/fdk"})
+# What Fn's CLI runs when func.yaml names no entrypoint (its language helpers).
+DEFAULT_ENTRYPOINTS = {
+    "python": "/python/bin/fdk /function/func.py handler",
+    "node": "node func.js",
+}
+
+
 def _has_node_deps(path: Path) -> bool:
+    """Dependencies to install with npm: none when the FDK is the only one (the
+    image has it; ``npm install`` needs a registry, which image builds lack)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return path.is_file()  # let npm say what is wrong with it
-    return isinstance(data, dict) and bool(data.get("dependencies"))
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    return isinstance(deps, dict) and bool(set(deps) - NODE_IMAGE_PACKAGES)
 
 
 def generated_dockerfile(ff: FuncFile) -> str:
@@ -86,8 +98,10 @@ def generated_dockerfile(ff: FuncFile) -> str:
             f"runtime: {ff.runtime!r} cannot be built by hotfn; use python, node, or docker "
             "with a Dockerfile",
         )
-    if not ff.entrypoint and not ff.cmd:
-        raise FuncFileError(ff.path, "entrypoint: missing (and no cmd); say how to start it")
+    entrypoint = ff.entrypoint
+    if not entrypoint and not ff.cmd:
+        entrypoint = DEFAULT_ENTRYPOINTS[lang]
+        note(f"note: no entrypoint in {ff.path.name}: using {entrypoint!r}, as Fn's CLI does")
     default = PYTHON_IMAGE if lang == "python" else NODE_IMAGE
     build_image = map_image(ff.build_image, default)
     run_image = map_image(ff.run_image or ff.build_image, default)
@@ -120,8 +134,8 @@ def generated_dockerfile(ff: FuncFile) -> str:
     else:
         bases = {run_image}
         lines += [f"FROM {run_image}", "WORKDIR /function", "COPY . /function/"]
-    if ff.entrypoint:
-        lines.append(f"ENTRYPOINT {_exec_form(ff.entrypoint, 'entrypoint', ff)}")
+    if entrypoint:
+        lines.append(f"ENTRYPOINT {_exec_form(entrypoint, 'entrypoint', ff)}")
     if ff.cmd:
         lines.append(f"CMD {_exec_form(ff.cmd, 'cmd', ff)}")
     for image in sorted(bases):

@@ -1,5 +1,6 @@
-"""``hotfn calls`` and ``hotfn logs``: a function's call records and what it wrote
-(Fn's calls/logs API, which hotfn brings back: design.md §5)."""
+"""``hotfn calls``, ``hotfn logs`` and ``hotfn retry``: a function's call records,
+what it wrote, and re-driving a failed detached call (Fn's calls/logs API, which
+hotfn brings back: design.md §5; detached calls: docs/detached.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ CALL_COLUMNS = [
     ("ID", "id"),
     ("STATUS", "status"),
     ("HTTP", "http_status"),
+    ("ATTEMPTS", "attempts"),
     ("CREATED", "created_at"),
     ("PATH", "start_path"),
     ("RUN MS", "run_ms"),
@@ -32,11 +34,19 @@ def calls(
     fn: FnArg,
     call_id: Annotated[str | None, typer.Argument(help="One call to show.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 30,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only calls with this status: queued, running, success, error, timeout, "
+            "failed (detached calls out of attempts: the dead letters) or cancelled.",
+        ),
+    ] = None,
     output: OutputOpt = "table",
 ) -> None:
     """List a function's calls, newest first (or show one call).
 
-    Example: hotfn calls demo hello -n 5
+    Example: hotfn calls demo hello -n 5 --status failed
     """
     with Api() as api:
         _, target = api.fn(app, fn)
@@ -45,11 +55,26 @@ def calls(
             show_object(api.call("GET", f"{base}/{call_id}"), output)
             return
         rows = []
-        for item in api.items(base):
+        for item in api.items(base, **({"status": status} if status else {})):
             rows.append(item)
             if len(rows) >= limit:
                 break
     show_list(rows, CALL_COLUMNS, output)
+
+
+def retry(
+    app: AppArg,
+    fn: FnArg,
+    call_id: Annotated[str, typer.Argument(help="The failed detached call.")],
+    output: OutputOpt = "table",
+) -> None:
+    """Run a failed detached call again, with a fresh set of attempts.
+
+    Example: hotfn retry demo hello 01JD5Q3W3ZQ8F4N5X2Y7K9M0AB
+    """
+    with Api() as api:
+        _, target = api.fn(app, fn)
+        show_object(api.call("POST", f"/v2/fns/{target['id']}/calls/{call_id}/retry"), output)
 
 
 def _log(api: Api, base: str, call_id: str) -> str:

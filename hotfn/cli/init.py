@@ -1,7 +1,9 @@
 """``hotfn init``: a working function directory (handler, func.yaml, Dockerfile).
 
 What it writes is what Fn's CLI accepts too: schema 20180708, a lowercase name,
-``runtime`` python/node with ``entrypoint``/``cmd``, or ``docker`` with a Dockerfile;
+``runtime`` python/node with ``entrypoint``/``cmd`` (hot by default on each
+runtime's FDK: hotfn's Python FDK, Fn's Node FDK; ``--hotwrap`` runs the program per
+call instead), or ``docker`` with a Dockerfile;
 hotfn's ``format`` is a field Fn's CLI reads as well.
 """
 
@@ -62,8 +64,8 @@ def init(
         bool,
         typer.Option(
             "--hotwrap",
-            help="Run the program per call with hotwrap (Python: "
-            "instead of the FDK; node and docker use it for http-stream anyway).",
+            help="Run the program per call with hotwrap instead of the FDK (Python, "
+            "node; docker uses it for http-stream anyway).",
         ),
     ] = False,
     name: Annotated[

@@ -25,7 +25,7 @@ from hotfn.cli import fns as _fns  # noqa: F401
 from hotfn.cli import triggers as _triggers  # noqa: F401
 from hotfn.cli import verbs
 from hotfn.cli.build import build
-from hotfn.cli.calls_cmd import calls, logs
+from hotfn.cli.calls_cmd import calls, logs, retry
 from hotfn.cli.common import EXIT_FAILED, EXIT_USAGE, SETTINGS, CliError, api_url_from_env
 from hotfn.cli.config_cmd import config
 from hotfn.cli.deploy import deploy
@@ -85,6 +85,7 @@ app.command(rich_help_panel=DEV)(deploy)
 app.command(rich_help_panel=DEV)(invoke)
 app.command(rich_help_panel=DEV)(logs)
 app.command(rich_help_panel=DEV)(calls)
+app.command(rich_help_panel=DEV)(retry)
 for _name, _group in verbs.GROUPS.items():
     app.add_typer(_group, name=_name, rich_help_panel=MANAGE)
 app.add_typer(config, name="config", rich_help_panel=MANAGE)

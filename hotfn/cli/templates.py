@@ -77,6 +77,40 @@ if __name__ == "__main__":
     main()
 '''
 
+NODE_FDK = """\
+// {name}: a hotfn function on Fn's Node FDK (@fnproject/fdk, which the hotfn/node
+// image carries), served hot (format http-stream): one node process answers call
+// after call; state kept in module variables survives between calls.
+const fdk = require("@fnproject/fdk");
+
+// input: the body parsed as JSON, or the text if it is not JSON ({{inputMode: "json"}},
+// the default; "string" and "buffer" are the others). Return a value (JSON), or a
+// Promise of one from an async handler; ctx.httpGateway sets an HTTP trigger's
+// status and headers.
+fdk.handle(function (input, ctx) {{
+  let name = "World";
+  if (input && typeof input.name === "string") name = input.name;
+  else if (typeof input === "string" && input.trim()) name = input.trim();
+  // stderr goes to the call's log: `hotfn logs APP FN`
+  console.error(`${{name}} called call ${{ctx.callID}}`);
+  return {{ message: `Hello ${{name}}` }};
+}});
+"""
+
+# As Fn's CLI writes it: `fn build` installs the FDK from npm; hotfn's build uses the
+# copy in hotfn/node (no registry needed) when the FDK is the only dependency.
+NODE_PACKAGE_JSON = """\
+{{
+  "name": "{name}",
+  "version": "1.0.0",
+  "description": "A hotfn function on Fn's Node FDK",
+  "main": "func.js",
+  "dependencies": {{
+    "@fnproject/fdk": ">=0.0.76"
+  }}
+}}
+"""
+
 NODE_STDIO = """\
 // {name}: a hotfn function that reads the request body on stdin and writes the
 // response on stdout ({how}).
@@ -135,9 +169,9 @@ class Template:
 
 def choose(runtime: str, fmt: str, hotwrap: bool, name: str) -> Template:
     """The template for ``runtime`` and contract. http-stream needs something that
-    serves the hot contract: the FDK for Python, hotwrap for everything else."""
+    serves the hot contract: the FDK for Python and Node, hotwrap for docker."""
     hot = fmt == "http-stream"
-    wrap = hotwrap or (hot and runtime != "python")
+    wrap = hotwrap or (hot and runtime == "docker")
     how = "hotwrap runs it per call in a hot container" if wrap else "a new container per call"
     if runtime == "docker":
         dockerfile = DOCKERFILE_HOTWRAP if wrap else DOCKERFILE_DEFAULT
@@ -149,6 +183,13 @@ def choose(runtime: str, fmt: str, hotwrap: bool, name: str) -> Template:
     if runtime == "python" and not wrap and hot:
         fields["entrypoint"] = "/python/bin/fdk /function/func.py handler"
         return Template({"func.py": PYTHON_FDK.format(name=name)}, fields)
+    if runtime == "node" and not wrap and hot:
+        fields["entrypoint"] = "node func.js"
+        files = {
+            "func.js": NODE_FDK.format(name=name),
+            "package.json": NODE_PACKAGE_JSON.format(name=name),
+        }
+        return Template(files, fields)
     command = "python3 func.py" if runtime == "python" else "node func.js"
     if wrap:
         fields.update(entrypoint="/hotwrap", cmd=command)

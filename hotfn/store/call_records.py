@@ -36,7 +36,7 @@ _MAX_PENDING = 20_000  # records kept in memory while the database is unreachabl
 _PRUNE_EVERY_S = 60.0
 _FIELDS = (
     "id", "fn_id", "app_id", "status", "http_status", "error", "created_at", "started_at",
-    "completed_at", "queued_ms", "start_ms", "run_ms", "start_path", "container_id",
+    "completed_at", "queued_ms", "start_ms", "run_ms", "start_path", "container_id", "attempts",
 )  # fmt: skip
 
 
@@ -158,7 +158,14 @@ class CallStore:
                             "created_at": p.record.created_at,
                         }
                     )
+            # A detached call's record is of its latest attempt: replace earlier ones.
+            again = [p.record.id for p in batch if p.record.attempts is not None]
             async with self.db.engine.begin() as conn:
+                if again:
+                    await conn.execute(sa.delete(tables.calls).where(tables.calls.c.id.in_(again)))
+                    await conn.execute(
+                        sa.delete(tables.call_logs).where(tables.call_logs.c.call_id.in_(again))
+                    )
                 await conn.execute(tables.calls.insert(), rows)
                 if logs:
                     await conn.execute(tables.call_logs.insert(), logs)

@@ -84,6 +84,7 @@ calls = sa.Table(
     sa.Column("run_ms", sa.Float, nullable=True),
     sa.Column("start_path", sa.String(32), nullable=True),
     sa.Column("container_id", sa.String(128), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=True),  # detached calls: which attempt
 )
 sa.Index("ix_calls_fn_id", calls.c.fn_id, calls.c.id)
 
@@ -95,3 +96,33 @@ call_logs = sa.Table(
     sa.Column("log", sa.Text, nullable=False),
     sa.Column("created_at", _ts, nullable=False),
 )
+
+# Detached calls (hotfn/store/detached_queue.py): the durable queue. A row is written
+# before the 202 and stays, through its attempts, until retention removes it after it
+# ended (``success`` or ``failed``). ``run_at`` is when it may run (next attempt),
+# ``lease_owner``/``lease_until`` the server running it and until when its claim holds.
+queued_calls = sa.Table(
+    "queued_calls",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("fn_id", sa.String(26), nullable=False),
+    sa.Column("app_id", sa.String(26), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=True),
+    sa.Column("max_response", sa.Integer, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("run_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", _ts, nullable=True),
+    sa.Column("started_at", _ts, nullable=True),
+    sa.Column("completed_at", _ts, nullable=True),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+sa.Index("ix_queued_calls_ready", queued_calls.c.status, queued_calls.c.run_at)
+sa.Index("ix_queued_calls_fn_id", queued_calls.c.fn_id, queued_calls.c.id)

@@ -212,8 +212,8 @@ def test_real_server_413_for_sent_and_chunked_bodies(
         resp = c.post(f"/invoke/{limits_fn}", content=b"b" * (MiB + 1))
         assert resp.status_code == 413
         assert f"over this fn's limit of {MiB} bytes" in resp.json()["message"]
-        resp = c.post(f"/invoke/{limits_fn}", content=iter([b"c" * 65536] * 20))
-        assert resp.status_code == 413
+        # A chunked body past 64 KiB streams into the container and is cut at the
+        # limit there (413): tests/agent/test_docker_streaming.py.
         # The connection stays usable after a refused body.
         assert c.get("/version").status_code == 200
 

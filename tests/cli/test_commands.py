@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import typer
 
@@ -17,6 +18,7 @@ from hotfn.cli.templates import hotwrap_snippet
 from tests.cli.cli_support import cli, hotfn
 from tests.cli.fn_rules import fn_cli_rejections
 from tests.server_support import ServerProcess
+from tests.waiting import wait_until
 
 
 def _leaf_commands() -> list[list[str]]:
@@ -140,6 +142,23 @@ def test_init_writes_what_fn_cli_accepts(
         assert "FROM hotfn/base:latest" in dockerfile
 
 
+@pytest.mark.parametrize(("fmt", "wrap", "form"), [
+    ("http-stream", False, "fdk"), ("http-stream", True, "hotwrap"), ("default", False, "stdio"),
+])  # fmt: skip
+def test_init_node_writes_an_fdk_function_unless_asked_otherwise(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str, wrap: bool, form: str
+) -> None:
+    target = tmp_path / "n"
+    args = ["init", "--runtime", "node", "--format", fmt, str(target)]
+    assert cli(capsys, *args, *(["--hotwrap"] if wrap else [])).code == 0
+    func_js, funcyaml = (target / "func.js").read_text(), (target / "func.yaml").read_text()
+    assert ('require("@fnproject/fdk")' in func_js) == (form == "fdk")
+    assert (target / "package.json").exists() == (form == "fdk")
+    entrypoint = {"fdk": "node func.js", "hotwrap": "/hotwrap", "stdio": "node func.js"}[form]
+    assert f"entrypoint: {entrypoint}\n" in funcyaml
+    assert ("cmd: node func.js\n" in funcyaml) == (form == "hotwrap")
+
+
 def test_init_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli(capsys, "init", str(tmp_path / "a")).code == 0
     result = cli(capsys, "init", "--force", str(tmp_path / "a"))
@@ -232,3 +251,34 @@ def test_deploy_to_missing_app_suggests_create_app(
     result = cli(capsys, "deploy", "--app", uniq("none"), "--local", str(tmp_path / "f"))
     assert result.code == 1 and len(result.err_lines()) == 1
     assert "pass --create-app" in result.err
+
+
+def test_failed_detached_calls_listed_and_retried(
+    capsys: pytest.CaptureFixture[str], api_env: str, uniq: Callable[[str], str]
+) -> None:
+    name = uniq("app")
+    assert cli(capsys, "create", "app", name).code == 0
+    # An image no engine has and no registry may give: every attempt fails.
+    assert cli(capsys, "create", "fn", name, "gone", "hotfn-test/no-such-image:1").code == 0
+    fn = json.loads(cli(capsys, "inspect", "fn", name, "gone").out)
+    http = httpx.Client(base_url=api_env)
+    http.put(f"/v2/fns/{fn['id']}", json={"annotations": {"hotfn.io/async-retries": 0}})
+    resp = http.post(f"/invoke/{fn['id']}", headers={"Fn-Invoke-Type": "detached"})
+    assert resp.status_code == 202, resp.text
+    call_id = resp.headers["fn-call-id"]
+
+    def failed() -> list[Any]:
+        result = cli(capsys, "calls", name, "gone", "--status", "failed", "-o", "json")
+        assert result.code == 0, result.err
+        rows: list[Any] = json.loads(result.out)
+        return rows
+
+    wait_until(failed, within_s=30, what="the detached call is listed as failed")
+    [row] = failed()
+    assert (row["id"], row["attempts"]) == (call_id, 1) and row["error"]
+    retried = cli(capsys, "retry", name, "gone", call_id, "-o", "json")
+    assert retried.code == 0, retried.err
+    assert json.loads(retried.out)["status"] == "queued"
+    again = cli(capsys, "retry", name, "gone", "01JD5Q3W3ZQ8F4N5X2Y7K9M0AB")
+    assert again.code == 1 and "(HTTP 404)" in again.err
+    http.close()

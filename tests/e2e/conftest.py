@@ -5,7 +5,8 @@ Images are built from the example's own files: its ``func.js`` and its Dockerfil
 text with only the two image names no registry can give here replaced by local ones
 (``node:8-alpine`` → ``hotfn/base:latest``, ``fnproject/hotwrap:latest`` →
 ``hotfn/hotwrap:latest``). The FDK variant is hotfn's own ``examples/hello``
-(``Dockerfile.fdk`` + ``func.py``). Tags are unique to the session and removed at
+(``Dockerfile.fdk`` + ``func.py``); the Node FDK variant is the example's ``fdk/``
+as ``hotfn build`` builds it. Tags are unique to the session and removed at
 its end, after the server (and with it every container it made) has stopped.
 """
 
@@ -38,7 +39,7 @@ from tests.e2e.hotwrap_images import (
     busybox_static,
     scratch_dockerfile,
 )
-from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile
+from tests.e2e.reference import EXAMPLE, HELLO, localized_dockerfile, node_fdk_build
 from tests.hotwrap.conftest import hotwrap_binary
 from tests.server_support import ServerProcess
 
@@ -50,6 +51,7 @@ class ReferenceImages:
     default: str  # Dockerfile.default: node ./func.js per call (format: default)
     hotwrap: str  # Dockerfile.hotwrap: /hotwrap with CMD node ./func.js (hot)
     fdk: str  # examples/hello/Dockerfile.fdk: func.py on hotfn's Python FDK (hot)
+    node_fdk: str  # examples/reference/fdk: func.js as a handler on Fn's Node FDK (hot)
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +71,10 @@ def reference_images() -> Iterator[ReferenceImages]:
             (HELLO / "Dockerfile.fdk").read_text(),
             {"func.py": HELLO / "func.py"},
         ),
+        node_fdk=build_image(f"hotfn-e2e/ref-node-fdk:{tag}", *node_fdk_build()),
     )
     yield images
-    for image in (images.default, images.hotwrap, images.fdk):
+    for image in (images.default, images.hotwrap, images.fdk, images.node_fdk):
         docker("rmi", "-f", image, check=False)
     left = docker("image", "ls", "-q", f"--filter=reference=hotfn-e2e/*:{tag}").split()
     assert not left, f"images left behind: {left}"

@@ -1,8 +1,9 @@
 """Issue 4, "What it must show": the reference example's Node.js ``func.js`` deployed
 (1) in the default format with its ``Dockerfile.default`` (a container per call),
-(2) hot with hotwrap and its ``Dockerfile.hotwrap``, and (3) a Python handler on
-hotfn's FDK, all through a real ``hotfn start`` server and the real engine. (2) and
-(3) serve every call, ``/invoke`` and HTTP trigger alike, from one container."""
+(2) hot with hotwrap and its ``Dockerfile.hotwrap``, (3) a Python handler on
+hotfn's FDK and (4) its FDK form in Node (``fdk/func.js``, a handler on Fn's Node
+FDK), all through a real ``hotfn start`` server and the real engine. (2) to (4) serve
+every call, ``/invoke`` and HTTP trigger alike, from one container."""
 
 from __future__ import annotations
 
@@ -57,12 +58,12 @@ def test_default_format_runs_a_new_container_per_call(
     assert not e2e.wait_no_containers(fn["id"])
 
 
-@pytest.mark.parametrize("variant", ["hotwrap", "fdk"])
+@pytest.mark.parametrize("variant", ["hotwrap", "fdk", "node_fdk"])
 def test_hot_variant_serves_every_call_from_one_container(
     e2e: E2E, reference_images: ReferenceImages, variant: str
 ) -> None:
-    image = reference_images.hotwrap if variant == "hotwrap" else reference_images.fdk
-    greeting = node_greeting if variant == "hotwrap" else python_greeting
+    image = getattr(reference_images, variant)
+    greeting = python_greeting if variant == "fdk" else node_greeting
     fn = e2e.deploy(image, fmt="http-stream", trigger="/hello")
     call_ids = []
 

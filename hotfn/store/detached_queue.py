@@ -1,0 +1,396 @@
+"""Detached calls: the durable queue (table ``queued_calls``).
+
+A detached call is a row before its 202 is sent (:meth:`DetachedQueue.enqueue`), so a
+server killed right after answering loses nothing. Enqueues arriving while a write is
+in flight wait and share the next transaction (group commit: one fsync on SQLite, one
+commit on PostgreSQL, for any number of concurrent callers).
+
+A dispatcher (``hotfn.agent.detached``) claims rows: each claim sets ``lease_owner``
+and ``lease_until``; the owner renews the lease while the call runs. A row whose lease
+ran out (its server died) is ready again, so every call runs **at least once**, and
+once more for each server that died while running it. On PostgreSQL several servers
+share the table: claims take rows ``FOR UPDATE SKIP LOCKED``, so a row is claimed by
+one server at a time, and each enqueue sends ``NOTIFY hotfn_queue`` at commit so idle
+dispatchers wake at once instead of polling hot.
+
+Statuses: ``queued`` (waiting for its first attempt), ``running``, ``error`` or
+``timeout`` (the last attempt ended so and another is due at ``run_at``), and the two
+final ones, ``success`` and ``failed`` (the dead letter: out of attempts, past its
+max age, or an error not worth retrying, with the reason in ``error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hotfn.errors import Conflict, NotFound, TooBusy
+from hotfn.store.common import decode_cursor, now, page_size, utc
+from hotfn.store.db import Database
+from hotfn.store.tables import queued_calls as qc
+
+log = logging.getLogger("hotfn.store.detached_queue")
+
+CHANNEL = "hotfn_queue"
+WAITING = ("queued", "error", "timeout")  # may run once run_at has come
+OPEN = (*WAITING, "running")  # not ended: counts against the queue bound
+FINAL = ("success", "failed")
+
+
+@dataclass
+class QueuedCall:
+    """One detached call as the queue keeps it."""
+
+    id: str
+    fn_id: str
+    app_id: str
+    method: str
+    url: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    max_response: int
+    created_at: datetime
+    expires_at: datetime
+    status: str = "queued"
+    attempts: int = 0
+    run_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    http_status: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class QueueStats:
+    """Open calls per fn and the creation time of the oldest one (metrics)."""
+
+    depth: dict[str, int] = field(default_factory=dict)
+    oldest: datetime | None = None
+
+
+def _row(call: QueuedCall) -> dict[str, Any]:
+    return {
+        "id": call.id, "fn_id": call.fn_id, "app_id": call.app_id, "status": call.status,
+        "attempts": call.attempts, "method": call.method, "url": call.url,
+        "headers": json.dumps([list(h) for h in call.headers]), "body": call.body,
+        "max_response": call.max_response, "created_at": call.created_at,
+        "run_at": call.run_at or call.created_at, "expires_at": call.expires_at,
+    }  # fmt: skip
+
+
+def _call(row: Any) -> QueuedCall:
+    def ts(value: datetime | None) -> datetime | None:
+        return None if value is None else utc(value)
+
+    return QueuedCall(
+        id=row.id, fn_id=row.fn_id, app_id=row.app_id, method=row.method, url=row.url,
+        headers=[(k, v) for k, v in json.loads(row.headers)], body=row.body or b"",
+        max_response=row.max_response, created_at=utc(row.created_at),
+        expires_at=utc(row.expires_at), status=row.status, attempts=row.attempts,
+        run_at=ts(row.run_at), lease_owner=row.lease_owner, lease_until=ts(row.lease_until),
+        started_at=ts(row.started_at), completed_at=ts(row.completed_at),
+        http_status=row.http_status, error=row.error,
+    )  # fmt: skip
+
+
+def _ready(at: datetime) -> sa.ColumnElement[bool]:
+    """Rows a dispatcher may claim at ``at``: due, or held by a lease that ran out."""
+    return sa.or_(
+        sa.and_(qc.c.status.in_(WAITING), qc.c.run_at <= at),
+        sa.and_(qc.c.status == "running", qc.c.lease_until < at),
+    )
+
+
+class DetachedQueue:
+    """The queue's reads and writes; ``bound`` open calls at most (0: no bound)."""
+
+    def __init__(self, db: Database, bound: int = 0) -> None:
+        self.db = db
+        self.bound = bound
+        self._batch: list[tuple[QueuedCall, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._pg: Any = None  # asyncpg connection LISTENing on CHANNEL
+        self.commits = 0  # enqueue transactions (group commit: fewer than enqueues)
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """``listener()`` runs when calls were enqueued here or (PostgreSQL) anywhere."""
+        self._listeners.append(listener)
+
+    def _wake(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- enqueue (group commit) ------------------------------------------------------
+
+    async def enqueue(self, call: QueuedCall) -> None:
+        """Store ``call``; returns once it is committed. Raises ``TooBusy`` (503 with
+        Retry-After) when the queue holds ``bound`` open calls: nothing is stored."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((call, fut))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_batches())
+        await fut
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    accepted = await self._insert([call for call, _ in batch])
+                except Exception as exc:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for i, (_, fut) in enumerate(batch):
+                    if fut.done():
+                        continue  # the caller went away; its call is stored all the same
+                    if i < accepted:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(
+                            TooBusy(
+                                f"the detached-call queue is full ({self.bound} calls "
+                                "waiting or running, HOTFN_DETACHED_QUEUE_MAX); retry later",
+                                retry_after=5,
+                            )
+                        )
+                if accepted:
+                    self._wake()
+        finally:
+            self._writer = None
+
+    async def _insert(self, calls: list[QueuedCall]) -> int:
+        async with self.db.engine.begin() as conn:
+            room = len(calls)
+            if self.bound:
+                open_now = await conn.scalar(
+                    sa.select(sa.func.count()).select_from(qc).where(qc.c.status.in_(OPEN))
+                )
+                room = max(0, min(room, self.bound - int(open_now or 0)))
+            if room:
+                await conn.execute(qc.insert(), [_row(c) for c in calls[:room]])
+                await self._notify(conn)
+        self.commits += 1
+        return room
+
+    async def _notify(self, conn: AsyncConnection) -> None:
+        if self.db.is_postgres:  # sent at commit, never for a rollback
+            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+
+    # -- the dispatcher's side -------------------------------------------------------
+
+    async def claim(
+        self, owner: str, free: int, per_fn: int, busy: Mapping[str, int], lease_s: float
+    ) -> list[QueuedCall]:
+        """Claim up to ``free`` ready calls for ``owner``: oldest first within each fn,
+        fns taken in the order of their oldest ready call, at most ``per_fn`` running
+        here per fn (``busy`` says how many run now). Each claimed row is ``running``
+        with its attempt counted and a lease of ``lease_s`` seconds."""
+        at = now()
+        claimed: list[QueuedCall] = []
+        async with self.db.engine.begin() as conn:
+            heads = (
+                await conn.execute(
+                    sa.select(qc.c.fn_id, sa.func.min(qc.c.id).label("first"))
+                    .where(_ready(at))
+                    .group_by(qc.c.fn_id)
+                    .order_by("first")
+                )
+            ).all()
+            for head in heads:
+                take = min(per_fn - busy.get(head.fn_id, 0), free - len(claimed))
+                if take <= 0:
+                    continue
+                query = (
+                    sa.select(qc)
+                    .where(qc.c.fn_id == head.fn_id, _ready(at))
+                    .order_by(qc.c.id)
+                    .limit(take)
+                )
+                if self.db.is_postgres:
+                    query = query.with_for_update(skip_locked=True)
+                claimed += [_call(r) for r in (await conn.execute(query)).all()]
+                if len(claimed) >= free:
+                    break
+            if claimed:
+                until = at + timedelta(seconds=lease_s)
+                await conn.execute(
+                    qc.update()
+                    .where(qc.c.id.in_([c.id for c in claimed]))
+                    .values(
+                        status="running", attempts=qc.c.attempts + 1, lease_owner=owner,
+                        lease_until=until, started_at=at,
+                    )
+                )  # fmt: skip
+        for c in claimed:
+            c.status, c.attempts, c.lease_owner, c.started_at = "running", c.attempts + 1, owner, at
+        return claimed
+
+    async def renew(self, owner: str, ids: Sequence[str], lease_s: float) -> None:
+        """Extend the leases of ``owner``'s running calls ``ids``."""
+        if not ids:
+            return
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                qc.update()
+                .where(qc.c.id.in_(list(ids)), qc.c.lease_owner == owner)
+                .where(qc.c.status == "running")
+                .values(lease_until=now() + timedelta(seconds=lease_s))
+            )
+
+    async def reclaim(self, owner: str) -> int:
+        """Calls ``owner`` was running when it died (this server's earlier life):
+        ready again now, without waiting for their leases to run out."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                qc.update()
+                .where(qc.c.status == "running", qc.c.lease_owner == owner)
+                .values(status="queued", lease_owner=None, lease_until=None, run_at=now())
+            )
+        return result.rowcount or 0
+
+    async def finish(
+        self,
+        call: QueuedCall,
+        status: str,
+        http_status: int | None = None,
+        error: str | None = None,
+        run_at: datetime | None = None,
+        follow_up: QueuedCall | None = None,
+    ) -> bool:
+        """End ``call``'s attempt: ``success``, ``failed``, ``error``/``timeout`` (due
+        again at ``run_at``) or ``queued`` (given back unrun, attempt not counted).
+        ``follow_up`` (the on-failure fn's call) is enqueued in the same transaction.
+        False if the lease was lost meanwhile (another server owns the call now)."""
+        values: dict[str, Any] = {
+            "status": status, "http_status": http_status, "error": error,
+            "lease_owner": None, "lease_until": None,
+        }  # fmt: skip
+        if status in FINAL:
+            values["completed_at"] = now()
+        if status == "success":
+            values["body"] = None  # no re-drive of a success: the body is not needed
+        if status == "queued":
+            values["attempts"] = qc.c.attempts - 1
+        if run_at is not None:
+            values["run_at"] = run_at
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                qc.update()
+                .where(qc.c.id == call.id, qc.c.lease_owner == call.lease_owner)
+                .where(qc.c.status == "running")
+                .values(**values)
+            )
+            if not result.rowcount:
+                return False
+            if follow_up is not None:
+                await conn.execute(qc.insert(), [_row(follow_up)])
+                await self._notify(conn)
+        if follow_up is not None:
+            self._wake()
+        return True
+
+    async def redrive(self, fn_id: str, call_id: str, expires_at: datetime) -> QueuedCall:
+        """Queue a ``failed`` call again with a fresh set of attempts; ``NotFound``,
+        or ``Conflict`` if it has not failed."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                qc.update()
+                .where(qc.c.id == call_id, qc.c.fn_id == fn_id, qc.c.status == "failed")
+                .values(
+                    status="queued", attempts=0, run_at=now(), expires_at=expires_at,
+                    error=None, http_status=None, completed_at=None,
+                )
+            )  # fmt: skip
+            row = (await conn.execute(sa.select(qc).where(qc.c.id == call_id))).first()
+            if row is None or row.fn_id != fn_id:
+                raise NotFound(f"detached call {call_id} of fn {fn_id} not found")
+            if not result.rowcount:
+                raise Conflict(f"call {call_id} is {row.status}: only failed calls can be retried")
+            await self._notify(conn)
+        self._wake()
+        return _call(row)
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def get(self, call_id: str) -> QueuedCall | None:
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(sa.select(qc).where(qc.c.id == call_id))).first()
+        return None if row is None else _call(row)
+
+    async def list(
+        self,
+        fn_id: str,
+        cursor: str | None = None,
+        per_page: int | None = None,
+        status: str | None = None,
+        ids: Sequence[str] = (),
+    ) -> list[QueuedCall]:
+        """Detached calls of ``fn_id`` newest first (as ``CallStore.list`` pages),
+        plus any of ``ids`` (calls the page of records holds)."""
+        query = sa.select(qc).where(qc.c.fn_id == fn_id)
+        if cursor:
+            query = query.where(qc.c.id < decode_cursor(cursor))
+        if status is not None:
+            query = query.where(qc.c.status == status)
+        query = query.order_by(qc.c.id.desc()).limit(page_size(per_page))
+        async with self.db.engine.connect() as conn:
+            rows = list((await conn.execute(query)).all())
+            if ids:
+                extra = sa.select(qc).where(qc.c.id.in_(list(ids)), qc.c.fn_id == fn_id)
+                rows += (await conn.execute(extra)).all()
+        return [_call(r) for r in rows]
+
+    async def stats(self) -> QueueStats:
+        async with self.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(qc.c.fn_id, sa.func.count(), sa.func.min(qc.c.created_at))
+                    .where(qc.c.status.in_(OPEN))
+                    .group_by(qc.c.fn_id)
+                )
+            ).all()
+        stats = QueueStats({r[0]: int(r[1]) for r in rows})
+        oldest = [utc(r[2]) for r in rows if r[2] is not None]
+        stats.oldest = min(oldest) if oldest else None
+        return stats
+
+    async def prune(self, retention_s: float) -> int:
+        """Remove ended calls older than ``retention_s``."""
+        cutoff = now() - timedelta(seconds=retention_s)
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                qc.delete().where(qc.c.status.in_(FINAL), qc.c.completed_at < cutoff)
+            )
+        return result.rowcount or 0
+
+    # -- PostgreSQL wake-ups -----------------------------------------------------------
+
+    async def listen(self) -> None:
+        """(PostgreSQL) LISTEN for other servers' enqueues; reconnects when called
+        again after the connection was lost (the dispatcher's slow poll does)."""
+        if not self.db.is_postgres or (self._pg is not None and not self._pg.is_closed()):
+            return
+        import asyncpg
+
+        self._pg = await asyncpg.connect(self.db.dsn)
+        await self._pg.add_listener(CHANNEL, lambda *_args: self._wake())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._pg is not None:
+            await self._pg.close()
+            self._pg = None

@@ -1,0 +1,196 @@
+"""Detached calls in-process on the fake driver (SQLite): retries, dead letters,
+on-failure, re-drive, limits and group commit. The real-engine and PostgreSQL runs
+of the same behaviour are in tests/detached."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hotfn.agent.detached_policy import backoff_s, parse_age
+from tests.server_support import in_process_client
+from tests.waiting import until
+
+Obj = dict[str, Any]
+DETACHED = {"Fn-Invoke-Type": "detached"}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_client(
+        tmp_path, detached_backoff_s=0.02, detached_poll_s=0.2, detached_queue_max=50
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def make_fn(client: httpx.AsyncClient) -> Callable[..., Awaitable[Obj]]:
+    async def make(**annotations: Any) -> Obj:
+        app = (await client.post("/v2/apps", json={"name": "a" + secrets.token_hex(3)})).json()
+        body = {"name": "f", "app_id": app["id"], "image": "fake/echo",
+                "annotations": annotations}  # fmt: skip
+        resp = await client.post("/v2/fns", json=body)
+        assert resp.status_code == 200, resp.text
+        fn: Obj = resp.json()
+        return fn
+
+    return make
+
+
+async def detached(client: httpx.AsyncClient, fn: Obj, body: bytes) -> str:
+    resp = await client.post(f"/invoke/{fn['id']}", content=body, headers=DETACHED)
+    assert resp.status_code == 202, resp.text
+    call_id: str = resp.headers["fn-call-id"]
+    return call_id
+
+
+async def record(client: httpx.AsyncClient, fn: Obj, call_id: str) -> Obj:
+    resp = await client.get(f"/v2/fns/{fn['id']}/calls/{call_id}")
+    assert resp.status_code == 200, resp.text
+    got: Obj = resp.json()
+    return got
+
+
+async def ended(client: httpx.AsyncClient, fn: Obj, call_id: str) -> Obj:
+    async def done() -> bool:
+        return (await record(client, fn, call_id))["status"] in ("success", "failed")
+
+    await until(done, within_s=20, what=f"call {call_id} ends")
+    return await record(client, fn, call_id)
+
+
+async def test_success_goes_through_the_queue_with_one_attempt(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    rec = await ended(client, fn, await detached(client, fn, b"log:hello"))
+    assert (rec["status"], rec["attempts"], rec["http_status"]) == ("success", 1, 200)
+    assert rec["started_at"] and rec["completed_at"] and rec["start_path"]
+
+
+async def test_always_failing_call_makes_1_plus_retries_attempts_then_fails(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    sink = await make_fn()
+    fn = await make_fn(**{"hotfn.io/async-retries": 3, "hotfn.io/on-failure": sink["id"]})
+    call_id = await detached(client, fn, b"raise")
+    rec = await ended(client, fn, call_id)
+    assert (rec["status"], rec["attempts"]) == ("failed", 4)
+    assert rec["error"] == "attempt 4 of 4 failed: function failed"
+    failed = (await client.get(f"/v2/fns/{fn['id']}/calls", params={"status": "failed"})).json()
+    assert [c["id"] for c in failed["items"]] == [call_id]
+
+    # The on-failure fn got one call of its own (it fails too on this body, and its
+    # failure is not forwarded again).
+    async def sink_call() -> list[Obj]:
+        items: list[Obj] = (await client.get(f"/v2/fns/{sink['id']}/calls")).json()["items"]
+        return [c for c in items if c["status"] in ("success", "failed")]
+
+    await until(sink_call, within_s=20, what="the on-failure fn's call ends")
+    [forwarded] = await sink_call()
+    assert forwarded["status"] == "failed" and "on-failure" not in forwarded["error"]
+
+    # Re-drive: queued again with fresh attempts, and it runs them all again.
+    resp = await client.post(f"/v2/fns/{fn['id']}/calls/{call_id}/retry")
+    assert resp.status_code == 202, resp.text
+    assert (resp.json()["status"], resp.json()["attempts"]) == ("queued", 0)
+
+    async def again() -> bool:
+        got = await record(client, fn, call_id)
+        return got["status"] == "failed" and got["completed_at"] is not None
+
+    await until(again, within_s=20, what="the re-driven call fails again")
+    assert (await record(client, fn, call_id))["attempts"] == 4
+
+
+async def test_retry_of_a_call_that_has_not_failed_is_409(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    call_id = await detached(client, fn, b"ok")
+    await ended(client, fn, call_id)
+    resp = await client.post(f"/v2/fns/{fn['id']}/calls/{call_id}/retry")
+    assert resp.status_code == 409, resp.text
+    resp = await client.post(f"/v2/fns/{fn['id']}/calls/01JD5Q3W3ZQ8F4N5X2Y7K9M0AB/retry")
+    assert resp.status_code == 404, resp.text
+
+
+async def test_retries_zero_fails_after_one_attempt(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn(**{"hotfn.io/async-retries": 0})
+    rec = await ended(client, fn, await detached(client, fn, b"raise"))
+    assert (rec["status"], rec["attempts"]) == ("failed", 1)
+
+
+async def test_body_over_the_detached_limit_is_413_and_stores_nothing(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    resp = await client.post(
+        f"/invoke/{fn['id']}", content=b"x" * (256 * 1024 + 1), headers=DETACHED
+    )
+    assert resp.status_code == 413, resp.text
+    assert "256" in resp.json()["message"] or "262144" in resp.json()["message"]
+    items = (await client.get(f"/v2/fns/{fn['id']}/calls")).json()["items"]
+    assert items == []
+    # Exactly at the limit is fine.
+    call_id = await detached(client, fn, b"x" * (256 * 1024))
+    assert (await ended(client, fn, call_id))["status"] == "success"
+
+
+async def test_full_queue_is_503_with_retry_after_and_stores_nothing(tmp_path: Path) -> None:
+    # A server that runs no detached call (max running 0) keeps what it accepts queued.
+    async with in_process_client(tmp_path, detached_queue_max=50, detached_max_running=0) as client:
+        app = (await client.post("/v2/apps", json={"name": "full"})).json()
+        fn_body = {"name": "f", "app_id": app["id"], "image": "fake/echo"}
+        fn = (await client.post("/v2/fns", json=fn_body)).json()
+        sent = await asyncio.gather(
+            *(
+                client.post(f"/invoke/{fn['id']}", content=b"ok", headers=DETACHED)
+                for _ in range(60)
+            )
+        )
+        codes = [r.status_code for r in sent]
+        assert codes.count(202) == 50 and codes.count(503) == 10, codes
+        assert all(r.headers["retry-after"] == "5" for r in sent if r.status_code == 503)
+        accepted = {r.headers["fn-call-id"] for r in sent if r.status_code == 202}
+        page = await client.get(f"/v2/fns/{fn['id']}/calls", params={"per_page": 100})
+        items = page.json()["items"]
+        assert {c["id"] for c in items} == accepted  # no record of the refused ones
+        assert {c["status"] for c in items} == {"queued"}
+
+
+async def test_concurrent_enqueues_share_commits(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    transport = client._transport
+    app = transport.app  # type: ignore[attr-defined]
+    queue = app.state.runtime.dispatcher.queue
+    before = queue.commits
+    sent = await asyncio.gather(
+        *(client.post(f"/invoke/{fn['id']}", content=b"ok", headers=DETACHED) for _ in range(40))
+    )
+    assert all(r.status_code == 202 for r in sent)
+    assert queue.commits - before < 40  # group commit: fewer transactions than calls
+
+
+def test_max_age_annotation_forms() -> None:
+    assert [parse_age(v) for v in (30, "30", "45s", "15m", "6h", "1d")] == [
+        30, 30, 45, 900, 21600, 86400,
+    ]  # fmt: skip
+    assert parse_age("soon") == 6 * 3600 and parse_age("99d") == 7 * 86400
+
+
+def test_backoff_doubles_with_jitter_within_bounds() -> None:
+    for attempt, full in ((1, 1.0), (2, 2.0), (3, 4.0), (20, 300.0)):
+        delays = [backoff_s(attempt, 1.0) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert max(delays) - min(delays) > 0  # jittered, not all the same
