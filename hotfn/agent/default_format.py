@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hotfn.agent.body import BodyStream, Pipe
 from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.handover import Waiters
 from hotfn.agent.httpstream import CallRequest, CallResult, canonical
 from hotfn.agent.metrics import FnMetrics
 from hotfn.agent.shared import AgentContext, cpu_count, int_setting
+from hotfn.body import BodyStream, Pipe
 from hotfn.drivers.base import ContainerSpec, DefaultFormatResult
 from hotfn.errors import FunctionFailed, FunctionTimeout, OutOfMemory, ResponseTooLarge, TooBusy
 from hotfn.types import ANNOTATION_MAX_CONTAINERS, CallRecord, Target

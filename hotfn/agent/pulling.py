@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
-from hotfn.agent.body import Pipe, Reader
 from hotfn.agent.images import ImagePuller
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     LABEL_FN,
     ContainerSpec,

@@ -55,10 +55,10 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _error(exc: HotfnError, call_id: str, runtime: Runtime) -> Response:
+def _error(exc: HotfnError, call_id: str, runtime: Runtime | None) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
-    if exc.status == 503 and runtime.settings.spill_to:
+    if exc.status == 503 and runtime is not None and runtime.settings.spill_to:
         # hotfn's own 503s come before any function ran: nginx may run it elsewhere.
         headers["X-Accel-Redirect"] = runtime.settings.spill_to
     return error_response(exc.status, exc.message, headers)
@@ -228,9 +228,8 @@ async def _serve_call(
             if not tasks.cutting or task is None:
                 raise
             task.uncancel()
-            cut = ShuttingDown("the server is shutting down: the call was stopped after the "
-                               "drain timeout")  # fmt: skip
-            response = error_response(cut.status, cut.message, cut.headers())
+            response = _error(ShuttingDown("the server is shutting down: the call was stopped "
+                                           "after the drain timeout"), "", None)  # fmt: skip
         try:
             await response(scope, receive, send)
         except asyncio.CancelledError:

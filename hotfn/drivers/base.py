@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from hotfn.agent.body import Pipe, Reader
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.registry import RegistryAuth
 
 # Labels every hotfn container carries. The instance label lets a server find (and

@@ -38,7 +38,7 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
-from hotfn.agent.body import Pipe, Reader
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     LABEL_KIND,
     LABEL_MANAGED,

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hotfn.agent.body import Pipe, Reader
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     ContainerSpec,
     DefaultFormatResult,

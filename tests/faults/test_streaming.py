@@ -166,9 +166,7 @@ def test_endless_output_ends_at_its_limit_or_timeout_in_bounded_memory(
 
 @pytest.mark.parametrize("via", ["invoke", "trigger"])
 @pytest.mark.parametrize("fmt", ["default", "http-stream"])
-def test_each_line_arrives_before_the_next_is_written(
-    server: Deployed, via: str, fmt: str
-) -> None:
+def test_each_line_arrives_before_the_next_is_written(server: Deployed, via: str, fmt: str) -> None:
     d = server
     fn = make_fn(d, default_image() if fmt == "default" else hotwrap_image(), fmt, timeout=30)
     path = f"/invoke/{fn['id']}" if via == "invoke" else trigger(d, fn)
