@@ -49,14 +49,36 @@ _LAZY_S = 0.02
 
 class _Group:
     """One shared write transaction: its connection, the open-call count the bound
-    check keeps up to date across the group's enqueues, and whether to NOTIFY."""
+    check keeps up to date across the group's enqueues, the rows they insert and the
+    calls that succeeded (one statement each for the whole group), and whether to
+    NOTIFY."""
 
-    __slots__ = ("conn", "notify", "open_calls")
+    __slots__ = ("conn", "inserts", "notify", "open_calls", "successes")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.open_calls: int | None = None
+        self.inserts: list[dict[str, Any]] = []
+        self.successes: dict[str, str | None] = {}  # call id → lease owner
         self.notify = False
+
+    async def write(self) -> None:
+        """The statements the group's writes left for the end."""
+        if self.inserts:
+            await self.conn.execute(qc.insert(), self.inserts)
+            self.notify = True
+        by_owner: dict[str | None, list[str]] = {}
+        for call_id, owner in self.successes.items():
+            by_owner.setdefault(owner, []).append(call_id)
+        for owner, ids in by_owner.items():
+            await self.conn.execute(
+                qc.update()
+                .where(qc.c.id.in_(ids), qc.c.lease_owner == owner, qc.c.status == "running")
+                .values(
+                    status="success", http_status=200, error=None, lease_owner=None,
+                    lease_until=None, completed_at=now(), body=None,
+                )
+            )  # fmt: skip
 
 
 Op = Callable[[_Group], Awaitable[T]]
@@ -177,6 +199,7 @@ class DetachedQueue:
                         group = _Group(conn)
                         for op, _, _ in batch:
                             results.append(await op(group))
+                        await group.write()
                         if group.notify:
                             await self._notify(conn)
                 except Exception as exc:
@@ -219,8 +242,7 @@ class DetachedQueue:
                         retry_after=5,
                     )
                 group.open_calls += 1
-            await group.conn.execute(qc.insert(), [_row(call)])
-            group.notify = True
+            group.inserts.append(_row(call))
             return None
 
         await self._grouped(insert)
@@ -329,6 +351,9 @@ class DetachedQueue:
             values["run_at"] = run_at
 
         async def update(group: _Group) -> bool:
+            if status == "success" and follow_up is None:
+                group.successes[call.id] = call.lease_owner
+                return True  # (a lease lost meanwhile: the call ran twice, as allowed)
             result = await group.conn.execute(
                 qc.update()
                 .where(qc.c.id == call.id, qc.c.lease_owner == call.lease_owner)
