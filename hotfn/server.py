@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -102,6 +103,8 @@ def serve(settings: Settings) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM."""
     import uvicorn
 
+    from hotfn.api.drain import DrainingServer, call_tasks
+
     settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.resolve()
@@ -112,10 +115,16 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=int(settings.drain_timeout),
+        # hotfn cuts calls at the drain timeout itself (hotfn.api.drain): uvicorn's
+        # own cancel, later, only catches what that missed.
+        timeout_graceful_shutdown=int(settings.drain_timeout) + 5,
         lifespan="on",
         # Names the node in every response (uvicorn adds it: no per-call Python), so
         # routing behind nginx can be seen (docs/scale-out.md).
         headers=[("Hotfn-Node", settings.instance)],
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the stop signal once it has shut down: with these no-op
+    # handlers in place (restored by it then), a clean stop exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    DrainingServer(config, call_tasks(app), settings.drain_timeout).run()

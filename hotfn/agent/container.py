@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from hotfn.agent.body import BodyStream, StreamClosed
 from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
 from hotfn.agent.shared import AgentContext, log
 from hotfn.agent.starts import LISTENER, Placement, StartStrategy
 from hotfn.agent.transport import BrokenResponse, ConnectFailed, ContainerClient, ResponseTooLarge
+from hotfn.body import BodyStream, StreamClosed
 from hotfn.drivers.base import IOFS_MOUNT, ExitStatus, LogLine
 from hotfn.errors import (
     CallError,

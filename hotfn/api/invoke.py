@@ -12,6 +12,9 @@ are ``{"message": ...}`` with the status of the ``HotfnError`` (502 function fai
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,10 +28,11 @@ from hotfn.agent.httpstream import (
     trigger_response,
 )
 from hotfn.api.auth import call_allowed
+from hotfn.api.drain import call_tasks
 from hotfn.api.errors import error_response
 from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
 from hotfn.api.relay import RequestRest, StreamedResponse, read_start
-from hotfn.errors import HotfnError, Unauthorized
+from hotfn.errors import HotfnError, ShuttingDown, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
 
@@ -51,10 +55,10 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _error(exc: HotfnError, call_id: str, runtime: Runtime) -> Response:
+def _error(exc: HotfnError, call_id: str, runtime: Runtime | None) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
-    if exc.status == 503 and runtime.settings.spill_to:
+    if exc.status == 503 and runtime is not None and runtime.settings.spill_to:
         # hotfn's own 503s come before any function ran: nginx may run it elsewhere.
         headers["X-Accel-Redirect"] = runtime.settings.spill_to
     return error_response(exc.status, exc.message, headers)
@@ -189,21 +193,48 @@ class FastPaths:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            response: Response | None = None
+            endpoint = None
             if path.startswith("/invoke/"):
                 fn_id = path[8:]
                 if fn_id and "/" not in fn_id:
-                    if scope["method"] == "POST":
-                        scope["path_params"] = {"fn_id": fn_id}
-                        response = await invoke(Request(scope, receive))
-                    else:
+                    if scope["method"] != "POST":
                         response = error_response(405, "method not allowed", {"Allow": "POST"})
+                        await response(scope, receive, send)
+                        return
+                    scope["path_params"] = {"fn_id": fn_id}
+                    endpoint = invoke
             elif path.startswith("/t/"):
                 app_name, sep, source = path[3:].partition("/")
                 if app_name and sep and scope["method"] in _TRIGGER_METHODS:
                     scope["path_params"] = {"app_name": app_name, "source": source}
-                    response = await trigger(Request(scope, receive))
-            if response is not None:
-                await response(scope, receive, send)
+                    endpoint = trigger
+            if endpoint is not None:
+                await _serve_call(endpoint, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _serve_call(
+    endpoint: Callable[[Request], Awaitable[Response]], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run a call endpoint as a task the shutdown can cut (``hotfn.api.drain``): cut
+    before its answer, it answers 503; cut while streaming, the stream ends cut."""
+    tasks = call_tasks(scope["app"])
+    task = tasks.track()
+    try:
+        try:
+            response = await endpoint(Request(scope, receive))
+        except asyncio.CancelledError:
+            if not tasks.cutting or task is None:
+                raise
+            task.uncancel()
+            response = _error(ShuttingDown("the server is shutting down: the call was stopped "
+                                           "after the drain timeout"), "", None)  # fmt: skip
+        try:
+            await response(scope, receive, send)
+        except asyncio.CancelledError:
+            if not tasks.cutting or task is None:
+                raise
+            task.uncancel()
+    finally:
+        tasks.tasks.discard(task)

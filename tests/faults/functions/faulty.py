@@ -3,6 +3,7 @@
 id            {"host": ..., "pid": ...}: which container answered
 sleep:<s>     sleeps, then answers "slept"
 hang          never answers
+spew          prints to stdout without end, never answers
 forkbomb      forks until the pids limit stops it, for ever
 memhog        allocates (and touches) memory until the OOM killer comes
 diskfill      writes /tmp until it is full, then fails with the error
@@ -104,6 +105,10 @@ def handler(ctx, data):
     if text == "hang":
         while True:
             time.sleep(1)
+    if text == "spew":  # endless stdout (the container's log), never an answer
+        line = "x" * 200
+        while True:
+            print(line, flush=True)
     if text == "forkbomb":
         _forkbomb()
     if text == "memhog":
