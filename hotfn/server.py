@@ -62,7 +62,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         agent = Agent(drv, settings, calls)
         agent.provisioner.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
-        queue = DetachedQueue(db, settings.detached_queue_max)
+        queue = DetachedQueue(db, settings.detached_queue_max, settings.instance)
         dispatcher = Dispatcher(agent, queue, cache.target, settings)
         await dispatcher.start()  # runs what is queued, this server's unfinished calls too
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent, dispatcher)

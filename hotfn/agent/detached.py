@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from hotfn.agent.agent import Agent
 
 _PRUNE_EVERY_S = 60.0
-_CLAIM_AHEAD = 4  # calls claimed per fn, per running slot
+_CLAIM_AHEAD = 8  # calls claimed per fn, per running slot
 FAILED_CALL_HEADER = "fn-failed-call-id"  # on-failure calls: the call that failed
 
 
@@ -255,7 +255,7 @@ class Dispatcher:
         except HotfnError as exc:
             await self._failed_attempt(call, policy, exc)
         else:
-            await self.queue.finish(call, "success", 200)
+            await self.queue.finish(call, "success", 200, lazy=True)
 
     async def _failed_attempt(self, call: QueuedCall, policy: RetryPolicy, exc: HotfnError) -> None:
         reason = exc.message

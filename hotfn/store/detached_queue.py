@@ -44,18 +44,41 @@ WAITING = ("queued", "error", "timeout")  # may run once run_at has come
 OPEN = (*WAITING, "running")  # not ended: counts against the queue bound
 FINAL = ("success", "failed")
 T = TypeVar("T")
+_LAZY_S = 0.02
 
 
 class _Group:
     """One shared write transaction: its connection, the open-call count the bound
-    check keeps up to date across the group's enqueues, and whether to NOTIFY."""
+    check keeps up to date across the group's enqueues, the rows they insert and the
+    calls that succeeded (one statement each for the whole group), and whether to
+    NOTIFY."""
 
-    __slots__ = ("conn", "notify", "open_calls")
+    __slots__ = ("conn", "inserts", "notify", "open_calls", "successes")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.open_calls: int | None = None
+        self.inserts: list[dict[str, Any]] = []
+        self.successes: dict[str, str | None] = {}  # call id → lease owner
         self.notify = False
+
+    async def write(self) -> None:
+        """The statements the group's writes left for the end."""
+        if self.inserts:
+            await self.conn.execute(qc.insert(), self.inserts)
+            self.notify = True
+        by_owner: dict[str | None, list[str]] = {}
+        for call_id, owner in self.successes.items():
+            by_owner.setdefault(owner, []).append(call_id)
+        for owner, ids in by_owner.items():
+            await self.conn.execute(
+                qc.update()
+                .where(qc.c.id.in_(ids), qc.c.lease_owner == owner, qc.c.status == "running")
+                .values(
+                    status="success", http_status=200, error=None, lease_owner=None,
+                    lease_until=None, completed_at=now(), body=None,
+                )
+            )  # fmt: skip
 
 
 Op = Callable[[_Group], Awaitable[T]]
@@ -130,10 +153,11 @@ def _ready(at: datetime) -> sa.ColumnElement[bool]:
 class DetachedQueue:
     """The queue's reads and writes; ``bound`` open calls at most (0: no bound)."""
 
-    def __init__(self, db: Database, bound: int = 0) -> None:
+    def __init__(self, db: Database, bound: int = 0, origin: str = "") -> None:
         self.db = db
         self.bound = bound
-        self._batch: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self.origin = origin  # this server's NOTIFY payload: its own echo is ignored
+        self._batch: list[tuple[Op[Any], asyncio.Future[Any], bool]] = []
         self._writer: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._pg: Any = None  # asyncpg connection LISTENing on CHANNEL
@@ -149,13 +173,15 @@ class DetachedQueue:
 
     # -- group commit ----------------------------------------------------------------
 
-    async def _grouped(self, op: Op[T]) -> T:
+    async def _grouped(self, op: Op[T], lazy: bool = False) -> T:
         """Run ``op`` in the next shared write transaction; its result after commit.
 
         Writes arriving while a transaction is in flight wait and share the next one,
-        so N concurrent enqueues (or finishes) cost one commit, not N."""
+        so N concurrent enqueues (or finishes) cost one commit, not N. A group of only
+        ``lazy`` writes (successes: losing one to a crash means the call runs again,
+        which at-least-once allows) waits ``_LAZY_S`` for company first."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._batch.append((op, fut))
+        self._batch.append((op, fut, lazy))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_batches())
         result: T = await fut
@@ -164,22 +190,25 @@ class DetachedQueue:
     async def _write_batches(self) -> None:
         try:
             while self._batch:
+                if all(lazy for _, _, lazy in self._batch):
+                    await asyncio.sleep(_LAZY_S)
                 batch, self._batch = self._batch, []
                 results: list[Any] = []
                 try:
                     async with self.db.engine.begin() as conn:
                         group = _Group(conn)
-                        for op, _ in batch:
+                        for op, _, _ in batch:
                             results.append(await op(group))
+                        await group.write()
                         if group.notify:
                             await self._notify(conn)
                 except Exception as exc:
-                    for _, fut in batch:
+                    for _, fut, _ in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
                 self.commits += 1
-                for (_, fut), result in zip(batch, results, strict=True):
+                for (_, fut, _), result in zip(batch, results, strict=True):
                     if fut.done():
                         continue  # the caller went away; what it wrote is kept all the same
                     if isinstance(result, HotfnError):
@@ -213,15 +242,14 @@ class DetachedQueue:
                         retry_after=5,
                     )
                 group.open_calls += 1
-            await group.conn.execute(qc.insert(), [_row(call)])
-            group.notify = True
+            group.inserts.append(_row(call))
             return None
 
         await self._grouped(insert)
 
     async def _notify(self, conn: AsyncConnection) -> None:
         if self.db.is_postgres:  # sent at commit, never for a rollback
-            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, self.origin)))
 
     # -- the dispatcher's side -------------------------------------------------------
 
@@ -303,6 +331,7 @@ class DetachedQueue:
         error: str | None = None,
         run_at: datetime | None = None,
         follow_up: QueuedCall | None = None,
+        lazy: bool = False,
     ) -> bool:
         """End ``call``'s attempt: ``success``, ``failed``, ``error``/``timeout`` (due
         again at ``run_at``) or ``queued`` (given back unrun, attempt not counted).
@@ -322,6 +351,9 @@ class DetachedQueue:
             values["run_at"] = run_at
 
         async def update(group: _Group) -> bool:
+            if status == "success" and follow_up is None:
+                group.successes[call.id] = call.lease_owner
+                return True  # (a lease lost meanwhile: the call ran twice, as allowed)
             result = await group.conn.execute(
                 qc.update()
                 .where(qc.c.id == call.id, qc.c.lease_owner == call.lease_owner)
@@ -335,7 +367,7 @@ class DetachedQueue:
                 group.notify = True
             return True
 
-        return await self._grouped(update)
+        return await self._grouped(update, lazy)
 
     async def redrive(self, fn_id: str, call_id: str, expires_at: datetime) -> QueuedCall:
         """Queue a ``failed`` call again with a fresh set of attempts; ``NotFound``,
@@ -421,7 +453,11 @@ class DetachedQueue:
         import asyncpg
 
         self._pg = await asyncpg.connect(self.db.dsn)
-        await self._pg.add_listener(CHANNEL, lambda *_args: self._wake())
+        await self._pg.add_listener(CHANNEL, self._on_notify)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self.origin or not self.origin:  # this server woke itself already
+            self._wake()
 
     async def close(self) -> None:
         if self._writer is not None:
