@@ -139,7 +139,8 @@ def no_containers_left(fn: Obj) -> bool:
 @pytest.fixture
 def server(deploy: DeployFactory) -> Iterator[Deployed]:
     hotwrap_image(), default_image()
-    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3")
+    # Socket dirs bounded as in production (these servers are stopped cleanly).
+    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3", HOTFN_IOFS_TMPFS="1")
 
 
 @pytest.mark.parametrize("kind", ["default", "hotwrap", "fdk"])
