@@ -13,7 +13,11 @@ and measures, in one run:
    1, 2 and 3 nodes (one nginx config each, alternated over ``--rounds``), with
    ``--fns`` fns so that the hash spreads them, and the CPU each part spent per call
    (servers, nginx, function containers, from /proc and the containers' cgroups),
-   which explains where this 2-core machine's limit is.
+   which explains where this 2-core machine's limit is;
+3. with ``--callgrind``: the instructions nginx itself executes per proxied call
+   (nginx in one process under valgrind's callgrind, the difference of two runs of
+   different lengths over the number of calls), which does not depend on how busy
+   the machine is.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,7 +124,44 @@ async def spread_load(
     return done / elapsed, elapsed
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def callgrind_nginx(binary: str, node: BenchServer) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A single-process nginx under callgrind in front of ``node``, once it listens:
+    the process, its port and the file callgrind writes at exit."""
+    prefix = Path(tempfile.mkdtemp(prefix="hotfn-bench-cg-"))
+    nginx = Nginx(prefix, binary)
+    port = free_port()
+    nginx.write(Routing(listen=f"127.0.0.1:{port}", nodes=(f"127.0.0.1:{node.port}",)))
+    out = prefix / "callgrind.out"
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
+         "-c", str(nginx.conf), "-p", str(prefix), "-g", "daemon off; master_process off;"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while not _listening(port):  # a bare connect: no request through nginx
+        time.sleep(0.5)
+    return proc, port, out
+
+
+async def nginx_instructions(binary: str, node: BenchServer, raw: bytes, calls: int) -> int:
+    """Instructions (callgrind's Ir) of a single-process nginx that served ``calls``
+    sequential calls to ``node``, start-up and shutdown included."""
+    proc, port, out = await asyncio.to_thread(callgrind_nginx, binary, node)
+    conn = await tcp_conn(port)
+    await latencies(conn, raw, calls)
+    conn.close()
+    proc.send_signal(signal.SIGQUIT)  # graceful: callgrind writes its totals at exit
+    await asyncio.to_thread(proc.wait, 120)
+    totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+    return int(totals[0].split()[1])
+
+
 async def main(args: argparse.Namespace) -> None:
+    load = os.getloadavg()
     binary = nginx_binary()
     image = echo_image()
     db_url = create_pg_database()
@@ -145,6 +189,13 @@ async def main(args: argparse.Namespace) -> None:
         via_conn.close()
         direct_conn.close()
 
+        # 3. nginx's own instructions per call, by difference of two runs.
+        ir_per_call = 0.0
+        if args.callgrind:
+            short = await nginx_instructions(binary, nodes[0], raws[0], 200)
+            long = await nginx_instructions(binary, nodes[0], raws[0], 1200)
+            ir_per_call = (long - short) / 1000
+
         # 2. throughput at 1, 2, 3 nodes, alternated; every fn warm on every layout.
         for front in fronts.values():
             await spread_load(front.port, raws, len(raws), 1.0)
@@ -170,7 +221,8 @@ async def main(args: argparse.Namespace) -> None:
         drop_pg_database(db_url)
 
     med_via, med_direct = statistics.median(via), statistics.median(direct)
-    print(f"hot echo, {len(via)} sequential calls each (ms), 2026-12-03 style run")
+    print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
+    print(f"hot echo, {len(via)} sequential calls each (ms)")
     print(f"  through nginx      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
     print(f"  straight at node   median {med_direct:.3f}  p99 {pct(direct, 0.99):.3f}")
     print(f"  nginx adds         median {med_via - med_direct:.3f}  (goal <= 0.1)")
@@ -181,6 +233,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {n} node(s) {statistics.median(rates[n]):8.0f}   servers {srv:5.0f}  "
               f"nginx {ngx:4.0f}  containers {ctr:5.0f}")  # fmt: skip
     print(f"  cores on this machine: {os.cpu_count()}")
+    if ir_per_call:
+        print(f"nginx instructions per proxied call (callgrind): {ir_per_call:,.0f}")
 
 
 if __name__ == "__main__":
@@ -190,6 +244,7 @@ if __name__ == "__main__":
     parser.add_argument("--callers", type=int, default=16, help="concurrent connections")
     parser.add_argument("--fns", type=int, default=12, help="fns the load is spread over")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds")
+    parser.add_argument("--callgrind", action="store_true", help="nginx under callgrind too")
     args = parser.parse_args()
     try:
         import uvloop

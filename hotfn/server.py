@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,7 +62,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         agent = Agent(drv, settings, calls)
         agent.provisioner.attach(cache)  # drains changed fns, provisions (hotfn.io/provisioned)
         await agent.start()
-        queue = DetachedQueue(db, settings.detached_queue_max)
+        queue = DetachedQueue(db, settings.detached_queue_max, settings.instance)
         dispatcher = Dispatcher(agent, queue, cache.target, settings)
         await dispatcher.start()  # runs what is queued, this server's unfinished calls too
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent, dispatcher)
@@ -102,6 +103,7 @@ def serve(settings: Settings) -> None:
     """Run in the foreground until Ctrl-C / SIGTERM."""
     import uvicorn
 
+    from hotfn.api.drain import DrainingServer, call_tasks
     from hotfn.http_protocol import CoalescingHttpToolsProtocol
 
     settings.check_exposure()
@@ -114,11 +116,17 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=int(settings.drain_timeout),
+        # hotfn cuts calls at the drain timeout itself (hotfn.api.drain): uvicorn's
+        # own cancel, later, only catches what that missed.
+        timeout_graceful_shutdown=int(settings.drain_timeout) + 5,
         lifespan="on",
         http=CoalescingHttpToolsProtocol,  # a response in one write, not two
         # Names the node in every response (uvicorn adds it: no per-call Python), so
         # routing behind nginx can be seen (docs/scale-out.md).
         headers=[("Hotfn-Node", settings.instance)],
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the stop signal once it has shut down: with these no-op
+    # handlers in place (restored by it then), a clean stop exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    DrainingServer(config, call_tasks(app), settings.drain_timeout).run()

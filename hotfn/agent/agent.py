@@ -14,8 +14,9 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hotfn.agent import iofs
 from hotfn.agent.budget import MemoryBudget, machine_memory_mb
 from hotfn.agent.call_log import CallLog, utcnow
 from hotfn.agent.default_format import DefaultFormatRunner
@@ -93,7 +94,6 @@ class Agent:
         self._idle.set()
         self._tick_s = tick_s
         self._ticker: asyncio.Task[None] | None = None
-        self._detached: set[asyncio.Task[Any]] = set()
         COLLECTOR.add(self)
 
     # -- lifecycle --------------------------------------------------------------
@@ -122,9 +122,6 @@ class Agent:
         if self._inflight:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), self.settings.drain_timeout)
-        for task in list(self._detached):
-            task.cancel()
-        await asyncio.gather(*self._detached, return_exceptions=True)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -218,23 +215,6 @@ class Agent:
         self._inflight -= 1
         if self._inflight == 0:
             self._idle.set()
-
-    def call_detached(self, target: Target, req: CallRequest) -> None:
-        """Start a call in the background (``Fn-Invoke-Type: detached``)."""
-        if not self._accepting:
-            raise ShuttingDown()
-        # Visible to the calls API at once, as "queued".
-        record = CallRecord(req.call_id, target.fn.id, target.app.id, "queued", utcnow())
-        self.calls.running(record)
-        task = asyncio.get_running_loop().create_task(self._detached_call(target, req, record))
-        self._detached.add(task)
-        task.add_done_callback(self._detached.discard)
-
-    async def _detached_call(self, target: Target, req: CallRequest, record: CallRecord) -> None:
-        with contextlib.suppress(HotfnError):
-            result = await self.call(target, req, record)
-            if result.stream is not None:  # nobody waits for it: read it to the end
-                await result.stream.drain()
 
     def _pool(self, target: Target) -> HotPool:
         return self._pools.get(target, self._metrics.get(target.fn.id))
@@ -342,6 +322,7 @@ def _ender(lease: Lease, pool: HotPool) -> Callable[[str | None], None]:
 
 
 def _reset_dir(path: Path, create: bool = True) -> None:
+    iofs.unmount_under(path)  # bounded socket dirs of an earlier run (hotfn.agent.iofs)
     shutil.rmtree(path, ignore_errors=True)
     if create:
         path.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ can tell a retry from a first run: delivery is **at least once**.
 Scheduling: fns are served in the order of their oldest ready call and each fn has
 at most ``detached_per_fn`` calls running here (default: the number of CPUs), so a
 fn with thousands queued neither starves the others nor takes every container slot
-sync calls need. The dispatcher wakes when this server enqueues, when another server
+sync calls need. A claim takes up to ``_CLAIM_AHEAD`` times that many of a fn's
+calls at once (they wait here, leased, for a running slot): one claim transaction
+then serves several calls. The dispatcher wakes when this server enqueues, when another server
 does (PostgreSQL NOTIFY), when a running call ends, when a retry is due, and on a
 slow poll (``detached_poll_s``) that also catches leases which ran out.
 """
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from hotfn.agent.agent import Agent
 
 _PRUNE_EVERY_S = 60.0
+_CLAIM_AHEAD = 8  # calls claimed per fn, per running slot
 FAILED_CALL_HEADER = "fn-failed-call-id"  # on-failure calls: the call that failed
 
 
@@ -59,11 +62,14 @@ class Dispatcher:
         self.settings = settings
         self.per_fn = settings.detached_per_fn or cpu_count()
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._busy: dict[str, int] = {}
+        self._busy: dict[str, int] = {}  # claimed here and not ended, per fn
+        self._waiting: dict[str, set[str]] = {}  # claimed, waiting for a slot, per fn
+        self._slots: dict[str, asyncio.Semaphore] = {}  # running here, per fn
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = False
         self._last_prune = 0.0
+        self._last_housekeeping = 0.0
         queue.subscribe(self.wake)
 
     # -- enqueue ------------------------------------------------------------------
@@ -140,6 +146,10 @@ class Dispatcher:
                 log.warning("detached-call dispatch failed: %s", exc)
 
     async def _housekeeping(self) -> None:
+        """At most once per poll interval, however often the loop wakes."""
+        if time.monotonic() - self._last_housekeeping < self.settings.detached_poll_s:
+            return
+        self._last_housekeeping = time.monotonic()
         await self._listen()
         QUEUE.stats = await self.queue.stats()
         if time.monotonic() - self._last_prune >= _PRUNE_EVERY_S:
@@ -160,11 +170,15 @@ class Dispatcher:
             free = self.settings.detached_max_running - len(self._running)
             if free <= 0:
                 return
+            # A fn is claimed for when none of its claimed calls waits for a slot here
+            # any more (not one call at a time as slots free up): one claim, many calls.
+            ahead = self.per_fn * _CLAIM_AHEAD
+            busy = dict.fromkeys(self._waiting, ahead)
             claimed = await self.queue.claim(
-                self.settings.instance, free, self.per_fn, self._busy,
-                self.settings.detached_lease_s,
-            )  # fmt: skip
+                self.settings.instance, free, ahead, busy, self.settings.detached_lease_s
+            )
             for call in claimed:
+                self._waiting.setdefault(call.fn_id, set()).add(call.id)
                 self._busy[call.fn_id] = self._busy.get(call.fn_id, 0) + 1
                 task = asyncio.create_task(self._run(call))
                 self._running[call.id] = task
@@ -172,14 +186,27 @@ class Dispatcher:
             if len(claimed) < free:
                 return
 
+    def _unwait(self, call: QueuedCall) -> None:
+        """``call`` got its running slot, or ended without one."""
+        waiting = self._waiting.get(call.fn_id)
+        if waiting is None or call.id not in waiting:
+            return
+        waiting.discard(call.id)
+        if not waiting:
+            del self._waiting[call.fn_id]
+            self.wake()  # its backlog here has run down: claim more
+
     def _ended(self, call: QueuedCall, _task: asyncio.Task[None]) -> None:
         self._running.pop(call.id, None)
+        self._unwait(call)
         left = self._busy.get(call.fn_id, 1) - 1
         if left:
             self._busy[call.fn_id] = left
         else:
             self._busy.pop(call.fn_id, None)
-        self.wake()
+            self._slots.pop(call.fn_id, None)
+        if call.fn_id not in self._waiting:
+            self.wake()
 
     # -- one attempt --------------------------------------------------------------
 
@@ -211,15 +238,24 @@ class Dispatcher:
         record = CallRecord(
             call.id, call.fn_id, call.app_id, "running", call.created_at, attempts=call.attempts
         )
-        self.agent.calls.running(record)
+        slots = self._slots.get(call.fn_id)
+        if slots is None:
+            slots = self._slots[call.fn_id] = asyncio.Semaphore(self.per_fn)
         try:
-            await self.agent.call(target, req, record)
+            # Only the call holds a running slot: its end is written (group commit)
+            # while the next call of the fn already runs.
+            async with slots:
+                self._unwait(call)
+                self.agent.calls.running(record)
+                result = await self.agent.call(target, req, record)
+                if result.stream is not None:  # nobody reads the answer: to the end
+                    await result.stream.drain()
         except ShuttingDown:
             await self.queue.finish(call, "queued")
         except HotfnError as exc:
             await self._failed_attempt(call, policy, exc)
         else:
-            await self.queue.finish(call, "success", 200)
+            await self.queue.finish(call, "success", 200, lazy=True)
 
     async def _failed_attempt(self, call: QueuedCall, policy: RetryPolicy, exc: HotfnError) -> None:
         reason = exc.message

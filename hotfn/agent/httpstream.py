@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from hotfn.agent.body import BodyStream, Reader
+from hotfn.body import BodyStream, Reader
 from hotfn.fdk.http11 import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hotfn.agent.images import ImagePuller
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     LABEL_FN,
     ContainerSpec,
@@ -125,14 +126,21 @@ class PullingDriver:
         return cid
 
     async def run_default_format(
-        self, spec: ContainerSpec, stdin: bytes, time_limit: float, stderr_limit: int = 64 * 1024
+        self,
+        spec: ContainerSpec,
+        stdin: bytes,
+        time_limit: float,
+        stderr_limit: int = 64 * 1024,
+        stdout: Pipe | None = None,
+        stdin_rest: Reader | None = None,
     ) -> DefaultFormatResult:
         self.puller.used(spec.image)
+        run = self.inner.run_default_format
         try:
-            return await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
+            return await run(spec, stdin, time_limit, stderr_limit, stdout, stdin_rest)
         except ImageNotFound as missing:
             waited = await self._pull_for(spec, missing)
-        result = await self.inner.run_default_format(spec, stdin, time_limit, stderr_limit)
+        result = await run(spec, stdin, time_limit, stderr_limit, stdout, stdin_rest)
         # The caller's start time is the pull plus the container's start.
         pulled = waited * 1000
         return dataclasses.replace(result, start_ms=result.start_ms + pulled, pulled_ms=pulled)

@@ -10,7 +10,7 @@ chunked encoding or connection close, nothing decompressed or rewritten.
 
 Bodies stream both ways: a request body the client is still sending is written as
 it comes (``rest``), and a response body that did not arrive whole with its head
-is handed on as a :class:`~hotfn.agent.body.BodyStream` under flow control (reading
+is handed on as a :class:`~hotfn.body.BodyStream` under flow control (reading
 from the container pauses while ``READ_HIGH`` bytes wait for the client).
 
 Responses are parsed by ``httptools`` (llhttp, C): ``bench/bench_response_parse.py``
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httptools
 
-from hotfn.agent.body import BodyStream, Reader
 from hotfn.agent.httpstream import HOP_BY_HOP_B, CallResult, Headers, RawHeaders
+from hotfn.body import BodyStream, Reader
 from hotfn.errors import InvalidInput
 
 MAX_HEAD = 64 * 1024  # a larger header block is an invalid response (as in Fn)

@@ -105,7 +105,8 @@ def _detached_view(call: QueuedCall, rec: CallRecord | None) -> dict[str, Any]:
         else _view(CallRecord(call.id, call.fn_id, call.app_id, call.status, call.created_at))
     )
     waiting = call.status in WAITING
-    started = call.started_at if call.attempts else None
+    # The record's start is the container's; the queue's is when the call was claimed.
+    started = (rec.started_at if rec else None) or (call.started_at if call.attempts else None)
     view.update(
         status=call.status,
         attempts=call.attempts,

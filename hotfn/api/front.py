@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from hotfn.api import invoke
-from hotfn.api.errors import error_response, log
 from hotfn.server_state import Runtime
 
 
@@ -30,24 +29,6 @@ class HotfnApp(FastAPI):
             runtime: Runtime | None = getattr(self.state, "runtime", None)
             if runtime is not None:
                 scope["app"] = self
-                if await _call(runtime, scope, receive, send):
+                if await invoke.serve_call(runtime, scope, receive, send):
                     return
         await super().__call__(scope, receive, send)
-
-
-async def _call(runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> bool:
-    """Answer a call path; False if it is not one (FastAPI's routing answers)."""
-    try:
-        response = await invoke.fast_paths(runtime, scope, receive)
-    except Exception:
-        # The endpoints answer every HotfnError themselves: this is a bug. Nothing
-        # has been sent yet (a response is sent only once it is whole).
-        log.exception("unexpected error")
-        await error_response(500, "internal server error; the server log has details")(
-            scope, receive, send
-        )
-        raise
-    if response is None:
-        return False
-    await response(scope, receive, send)
-    return True

@@ -12,10 +12,14 @@ are ``{"message": ...}`` with the status of the ``HotfnError`` (502 function fai
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope
+from starlette.types import Receive, Scope, Send
 
 from hotfn.agent.call_log import new_call_id
 from hotfn.agent.httpstream import (
@@ -26,10 +30,11 @@ from hotfn.agent.httpstream import (
     trigger_response,
 )
 from hotfn.api.auth import call_allowed
-from hotfn.api.errors import error_response
+from hotfn.api.drain import call_tasks
+from hotfn.api.errors import error_response, log
 from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
-from hotfn.api.relay import RequestRest, StreamedResponse, read_start
-from hotfn.errors import HotfnError, Unauthorized
+from hotfn.api.relay import RequestRest, StreamedResponse, idle_bounded, read_start
+from hotfn.errors import HotfnError, ShuttingDown, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
 
@@ -52,10 +57,10 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _error(exc: HotfnError, call_id: str, runtime: Runtime) -> Response:
+def _error(exc: HotfnError, call_id: str, runtime: Runtime | None) -> Response:
     headers = exc.headers()
     headers["Fn-Call-Id"] = call_id
-    if exc.status == 503 and runtime.settings.spill_to:
+    if exc.status == 503 and runtime is not None and runtime.settings.spill_to:
         # hotfn's own 503s come before any function ran: nginx may run it elsewhere.
         headers["X-Accel-Redirect"] = runtime.settings.spill_to
     return error_response(exc.status, exc.message, headers)
@@ -93,6 +98,7 @@ async def invoke_call(runtime: Runtime, scope: Scope, receive: Receive, fn_id: s
         idle_s = settings.client_idle_timeout
         rest: RequestRest | None = None
         if detached:  # stored whole before the 202, so bounded by the detached limit
+            receive = idle_bounded(receive, idle_s)
             body = await read_detached_body(receive, length, limit, settings)
         else:
             body, rest = await read_start(receive, length, limit, idle_s)
@@ -198,23 +204,64 @@ async def trigger(request: Request) -> Response:
 _TRIGGER_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-async def fast_paths(runtime: Runtime, scope: Scope, receive: Receive) -> Response | None:
-    """The response to ``/invoke/{fn_id}`` and ``/t/{app}/{source}``, or None for any
-    other request (it goes through FastAPI's routing).
+async def serve_call(runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer ``/invoke/{fn_id}`` or ``/t/{app}/{source}``; False for any other
+    request (it goes through FastAPI's routing).
 
     FastAPI's router tries every route in order with its own per-route machinery, and
     FastAPI 0.16x wraps every request in its telemetry and body-limit middleware:
     :class:`hotfn.api.front.HotfnApp` calls this first, before any of it.
     """
     path: str = scope["path"]
+    call: Coroutine[Any, Any, Response] | None = None
     if path.startswith("/invoke/"):
         fn_id = path[8:]
         if fn_id and "/" not in fn_id:
-            if scope["method"] == "POST":
-                return await invoke_call(runtime, scope, receive, fn_id)
-            return error_response(405, "method not allowed", {"Allow": "POST"})
+            if scope["method"] != "POST":
+                response = error_response(405, "method not allowed", {"Allow": "POST"})
+                await response(scope, receive, send)
+                return True
+            call = invoke_call(runtime, scope, receive, fn_id)
     elif path.startswith("/t/"):
         app_name, sep, source = path[3:].partition("/")
         if app_name and sep and scope["method"] in _TRIGGER_METHODS:
-            return await trigger_call(runtime, scope, receive, app_name, source)
-    return None
+            call = trigger_call(runtime, scope, receive, app_name, source)
+    if call is None:
+        return False
+    await _serve_call(call, scope, receive, send)
+    return True
+
+
+async def _serve_call(
+    call: Coroutine[Any, Any, Response], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run a call endpoint as a task the shutdown can cut (``hotfn.api.drain``): cut
+    before its answer, it answers 503; cut while streaming, the stream ends cut. A
+    crash before the answer is a 500 (re-raised for the server to log), as
+    Starlette's ``ServerErrorMiddleware`` would make it."""
+    tasks = call_tasks(scope["app"])
+    task = tasks.track()
+    try:
+        try:
+            response = await call
+        except asyncio.CancelledError:
+            if not tasks.cutting or task is None:
+                raise
+            task.uncancel()
+            response = _error(ShuttingDown("the server is shutting down: the call was stopped "
+                                           "after the drain timeout"), "", None)  # fmt: skip
+        except Exception:
+            # The endpoints answer every HotfnError themselves: this is a bug.
+            log.exception("unexpected error")
+            await error_response(500, "internal server error; the server log has details")(
+                scope, receive, send
+            )
+            raise
+        try:
+            await response(scope, receive, send)
+        except asyncio.CancelledError:
+            if not tasks.cutting or task is None:
+                raise
+            task.uncancel()
+    finally:
+        tasks.tasks.discard(task)

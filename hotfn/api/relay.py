@@ -9,7 +9,7 @@ container and no slot of other calls. Every wait for the client is bounded by
 ``Settings.client_idle_timeout``: silence that long is 408 before the call, a cut
 call after it.
 
-Responses: :class:`StreamedResponse` relays a :class:`~hotfn.agent.body.BodyStream`
+Responses: :class:`StreamedResponse` relays a :class:`~hotfn.body.BodyStream`
 (``Content-Length`` passed on when the function sent one, chunked otherwise). A send
 the client does not read for ``client_idle_timeout`` cuts the stream, as does the
 client going away, the function's limit or deadline; the response is then ended
@@ -26,8 +26,8 @@ import logging
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from hotfn.agent.body import BodyStream, StreamClosed
 from hotfn.agent.httpstream import RawHeaders
+from hotfn.body import BodyStream, StreamClosed
 from hotfn.errors import ClientGone, HotfnError, PayloadTooLarge, RequestTimeout
 
 log = logging.getLogger("hotfn")
@@ -54,6 +54,23 @@ async def _receive(receive: Receive, idle_s: float) -> Message:
     if message["type"] != "http.request":
         raise ClientGone("the client went away while sending its body")
     return message
+
+
+def idle_bounded(receive: Receive, idle_s: float) -> Receive:
+    """``receive`` with each wait bounded by ``idle_s`` (``RequestTimeout``), for
+    readers of a whole body (a detached call's)."""
+
+    async def bounded() -> Message:
+        try:
+            async with asyncio.timeout(idle_s):
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body stalled: nothing arrived for {idle_s:g} s "
+                "(HOTFN_CLIENT_IDLE_TIMEOUT)"
+            ) from None
+
+    return bounded
 
 
 class RequestRest:

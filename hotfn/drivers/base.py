@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.registry import RegistryAuth
 
 # Labels every hotfn container carries. The instance label lets a server find (and
@@ -257,8 +258,15 @@ class Driver(Protocol):
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
+        stdout: Pipe | None = None,
+        stdin_rest: Reader | None = None,
     ) -> DefaultFormatResult:
         """Run one cold ("default" format) call and remove the container.
+
+        With ``stdout``, the output is put into that pipe as it comes (waiting while
+        it is full, so the container is held back, never the server's memory) and
+        the result's ``stdout`` is empty; ``stdin_rest`` gives the rest of a body
+        still arriving after ``stdin``. The caller ends the pipe.
 
         Create with stdin open, attach stdin/stdout/stderr, start, write ``stdin``,
         close stdin (half-close: keep reading stdout until the container exits),

@@ -38,6 +38,7 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     LABEL_KIND,
     LABEL_MANAGED,
@@ -78,6 +79,9 @@ from hotfn.errors import (
 log = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
+# Bounds of the requests that cleanup depends on (a call's deadline, the shutdown):
+# an engine that does not answer them in time is an error of its own, never a hang.
+KILL_BOUND_S, REMOVE_BOUND_S = 10.0, 20.0
 OOM_SETTLE_TRIES, OOM_SETTLE_S = 10, 0.03  # see DockerDriver._exited
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
 
@@ -301,8 +305,9 @@ class DockerDriver:
 
     async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
         try:
-            with engine_errors("kill a container"):
-                await self._container(container_id).kill(signal=signal)
+            with engine_errors(f"kill a container within {KILL_BOUND_S:g} s"):
+                async with asyncio.timeout(KILL_BOUND_S):
+                    await self._container(container_id).kill(signal=signal)
         except NotFound:
             pass
         except HotfnError as exc:
@@ -311,8 +316,9 @@ class DockerDriver:
 
     async def remove(self, container_id: str) -> None:
         try:
-            with engine_errors("remove a container"):
-                await self._container(container_id).delete(force=True, v=True)
+            with engine_errors(f"remove a container within {REMOVE_BOUND_S:g} s"):
+                async with asyncio.timeout(REMOVE_BOUND_S):
+                    await self._container(container_id).delete(force=True, v=True)
         except NotFound:
             pass
         except HotfnError as exc:
@@ -349,18 +355,20 @@ class DockerDriver:
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
+        stdout: Pipe | None = None,
+        stdin_rest: Reader | None = None,
     ) -> DefaultFormatResult:
         t0 = time.perf_counter()
         container_id = await self._create(spec, "default")
         try:
             with engine_errors("attach to a container"):
-                attach = await AttachStream.open(self.socket_path, container_id)
+                async with asyncio.timeout(self.request_timeout):
+                    attach = await AttachStream.open(self.socket_path, container_id)
             try:
                 await self._start(container_id, spec.name)
                 started = time.perf_counter()
-                return await self._converse(
-                    container_id, attach, stdin, time_limit, stderr_limit, t0, started
-                )
+                io = _ColdIO(stdin, stdin_rest, stdout, stderr_limit)
+                return await self._converse(container_id, attach, io, time_limit, t0, started)
             finally:
                 await attach.close()
         finally:
@@ -370,18 +378,21 @@ class DockerDriver:
         self,
         container_id: str,
         attach: AttachStream,
-        stdin: bytes,
+        io: _ColdIO,
         time_limit: float,
-        stderr_limit: int,
         t0: float,
         started: float,
     ) -> DefaultFormatResult:
-        """Feed stdin, read output to EOF and wait, all within ``time_limit``."""
+        """Feed stdin, read output to EOF and wait, all within ``time_limit``: the
+        deadline holds while output waits for a slow reader too (then the
+        container is killed, with its own bound)."""
         stdout: list[bytes] = []
         stderr = bytearray()
+        stderr_limit = io.stderr_limit
+        sink = io.stdout
         exit_code: int | None = None
         timed_out = oom = False
-        feed = asyncio.create_task(attach.feed_stdin(stdin))
+        feed = asyncio.create_task(attach.feed_stdin(io.stdin, io.stdin_rest))
         waiter = asyncio.create_task(self._wait_code(container_id))
         try:
             async with asyncio.timeout(time_limit):
@@ -389,7 +400,10 @@ class DockerDriver:
                     while (frame := await attach.read_frame()) is not None:
                         stream, data = frame
                         if stream == STDOUT:
-                            stdout.append(data)
+                            if sink is None:
+                                stdout.append(data)
+                            else:
+                                await sink.put(data)
                         elif stream == STDERR and len(stderr) < stderr_limit:
                             stderr += data[: stderr_limit - len(stderr)]
                 exit_code = await waiter
@@ -438,3 +452,17 @@ class DockerDriver:
 
 if TYPE_CHECKING:
     _protocol_check: Driver = DockerDriver()
+
+
+class _ColdIO:
+    """What one cold run reads and writes (see ``Driver.run_default_format``)."""
+
+    __slots__ = ("stderr_limit", "stdin", "stdin_rest", "stdout")
+
+    def __init__(
+        self, stdin: bytes, stdin_rest: Reader | None, stdout: Pipe | None, stderr_limit: int
+    ) -> None:
+        self.stdin = stdin
+        self.stdin_rest = stdin_rest
+        self.stdout = stdout
+        self.stderr_limit = stderr_limit

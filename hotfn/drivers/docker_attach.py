@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import json
 import struct
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -207,16 +207,25 @@ class AttachStream:
             raise
         return cls(reader, writer)
 
-    async def feed_stdin(self, data: bytes) -> None:
-        """Write ``data`` to the container's stdin, then close stdin.
+    async def feed_stdin(
+        self, data: bytes, rest: Callable[[], Awaitable[bytes | None]] | None = None
+    ) -> None:
+        """Write ``data`` (then what ``rest`` gives, until None) to the container's
+        stdin, then close stdin.
 
-        A container that exits without reading its input is not an error.
+        A container that exits without reading its input is not an error; a
+        failing ``rest`` (the client went away) closes stdin early.
         """
         try:
             view = memoryview(data)
             for i in range(0, len(view), _WRITE_CHUNK):
                 self._writer.write(view[i : i + _WRITE_CHUNK])
                 await self._writer.drain()
+            if rest is not None:
+                with contextlib.suppress(HotfnError):
+                    while (more := await rest()) is not None:
+                        self._writer.write(more)
+                        await self._writer.drain()
             self.close_stdin()
         except (ConnectionError, OSError):
             pass

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
     ContainerSpec,
     DefaultFormatResult,
@@ -403,8 +404,13 @@ class FakeDriver:
         stdin: bytes,
         time_limit: float,
         stderr_limit: int = 64 * 1024,
+        stdout: Pipe | None = None,
+        stdin_rest: Reader | None = None,
     ) -> DefaultFormatResult:
         self._check()
+        if stdin_rest is not None:
+            while (more := await stdin_rest()) is not None:
+                stdin += more
         self._image(spec.image)
         self.default_format_runs += 1
         self.default_format_specs.append(spec)
@@ -426,6 +432,18 @@ class FakeDriver:
             out = b"x" * int(text[4:])
         elif text.startswith("stderr:"):
             err = text[7:].encode() + b"\n"
+        elif text.startswith("lines:"):  # n lines, 0.05 s apart (streamed output)
+            out = b""
+            for i in range(int(text[6:])):
+                line = f"line {i}\n".encode()
+                if stdout is None:
+                    out += line
+                else:
+                    await stdout.put(line)
+                await asyncio.sleep(0.05)
+        if stdout is not None:
+            await stdout.put(out)
+            out = b""
         run_ms = (time.perf_counter() - t0) * 1000
         return DefaultFormatResult(
             code, out, err[:stderr_limit], oom_killed=oom, container_id=cid, run_ms=run_ms

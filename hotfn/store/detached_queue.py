@@ -1,9 +1,9 @@
 """Detached calls: the durable queue (table ``queued_calls``).
 
 A detached call is a row before its 202 is sent (:meth:`DetachedQueue.enqueue`), so a
-server killed right after answering loses nothing. Enqueues arriving while a write is
-in flight wait and share the next transaction (group commit: one fsync on SQLite, one
-commit on PostgreSQL, for any number of concurrent callers).
+server killed right after answering loses nothing. Enqueues (and the end of attempts)
+arriving while a write is in flight wait and share the next transaction (group
+commit: one fsync on SQLite, one commit on PostgreSQL, for any number of callers).
 
 A dispatcher (``hotfn.agent.detached``) claims rows: each claim sets ``lease_owner``
 and ``lease_until``; the owner renews the lease while the call runs. A row whose lease
@@ -24,15 +24,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotfn.errors import Conflict, NotFound, TooBusy
+from hotfn.errors import Conflict, HotfnError, NotFound, TooBusy
 from hotfn.store.common import decode_cursor, now, page_size, utc
 from hotfn.store.db import Database
 from hotfn.store.tables import queued_calls as qc
@@ -43,6 +43,45 @@ CHANNEL = "hotfn_queue"
 WAITING = ("queued", "error", "timeout")  # may run once run_at has come
 OPEN = (*WAITING, "running")  # not ended: counts against the queue bound
 FINAL = ("success", "failed")
+T = TypeVar("T")
+_LAZY_S = 0.02
+
+
+class _Group:
+    """One shared write transaction: its connection, the open-call count the bound
+    check keeps up to date across the group's enqueues, the rows they insert and the
+    calls that succeeded (one statement each for the whole group), and whether to
+    NOTIFY."""
+
+    __slots__ = ("conn", "inserts", "notify", "open_calls", "successes")
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.open_calls: int | None = None
+        self.inserts: list[dict[str, Any]] = []
+        self.successes: dict[str, str | None] = {}  # call id → lease owner
+        self.notify = False
+
+    async def write(self) -> None:
+        """The statements the group's writes left for the end."""
+        if self.inserts:
+            await self.conn.execute(qc.insert(), self.inserts)
+            self.notify = True
+        by_owner: dict[str | None, list[str]] = {}
+        for call_id, owner in self.successes.items():
+            by_owner.setdefault(owner, []).append(call_id)
+        for owner, ids in by_owner.items():
+            await self.conn.execute(
+                qc.update()
+                .where(qc.c.id.in_(ids), qc.c.lease_owner == owner, qc.c.status == "running")
+                .values(
+                    status="success", http_status=200, error=None, lease_owner=None,
+                    lease_until=None, completed_at=now(), body=None,
+                )
+            )  # fmt: skip
+
+
+Op = Callable[[_Group], Awaitable[T]]
 
 
 @dataclass
@@ -114,14 +153,15 @@ def _ready(at: datetime) -> sa.ColumnElement[bool]:
 class DetachedQueue:
     """The queue's reads and writes; ``bound`` open calls at most (0: no bound)."""
 
-    def __init__(self, db: Database, bound: int = 0) -> None:
+    def __init__(self, db: Database, bound: int = 0, origin: str = "") -> None:
         self.db = db
         self.bound = bound
-        self._batch: list[tuple[QueuedCall, asyncio.Future[None]]] = []
+        self.origin = origin  # this server's NOTIFY payload: its own echo is ignored
+        self._batch: list[tuple[Op[Any], asyncio.Future[Any], bool]] = []
         self._writer: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._pg: Any = None  # asyncpg connection LISTENing on CHANNEL
-        self.commits = 0  # enqueue transactions (group commit: fewer than enqueues)
+        self.commits = 0  # shared write transactions (fewer than the writes in them)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """``listener()`` runs when calls were enqueued here or (PostgreSQL) anywhere."""
@@ -131,63 +171,85 @@ class DetachedQueue:
         for listener in self._listeners:
             listener()
 
-    # -- enqueue (group commit) ------------------------------------------------------
+    # -- group commit ----------------------------------------------------------------
 
-    async def enqueue(self, call: QueuedCall) -> None:
-        """Store ``call``; returns once it is committed. Raises ``TooBusy`` (503 with
-        Retry-After) when the queue holds ``bound`` open calls: nothing is stored."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.append((call, fut))
+    async def _grouped(self, op: Op[T], lazy: bool = False) -> T:
+        """Run ``op`` in the next shared write transaction; its result after commit.
+
+        Writes arriving while a transaction is in flight wait and share the next one,
+        so N concurrent enqueues (or finishes) cost one commit, not N. A group of only
+        ``lazy`` writes (successes: losing one to a crash means the call runs again,
+        which at-least-once allows) waits ``_LAZY_S`` for company first."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((op, fut, lazy))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_batches())
-        await fut
+        result: T = await fut
+        return result
 
     async def _write_batches(self) -> None:
         try:
             while self._batch:
+                if all(lazy for _, _, lazy in self._batch):
+                    await asyncio.sleep(_LAZY_S)
                 batch, self._batch = self._batch, []
+                results: list[Any] = []
                 try:
-                    accepted = await self._insert([call for call, _ in batch])
+                    async with self.db.engine.begin() as conn:
+                        group = _Group(conn)
+                        for op, _, _ in batch:
+                            results.append(await op(group))
+                        await group.write()
+                        if group.notify:
+                            await self._notify(conn)
                 except Exception as exc:
-                    for _, fut in batch:
+                    for _, fut, _ in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
-                for i, (_, fut) in enumerate(batch):
+                self.commits += 1
+                for (_, fut, _), result in zip(batch, results, strict=True):
                     if fut.done():
-                        continue  # the caller went away; its call is stored all the same
-                    if i < accepted:
-                        fut.set_result(None)
+                        continue  # the caller went away; what it wrote is kept all the same
+                    if isinstance(result, HotfnError):
+                        fut.set_exception(result)
                     else:
-                        fut.set_exception(
-                            TooBusy(
-                                f"the detached-call queue is full ({self.bound} calls "
-                                "waiting or running, HOTFN_DETACHED_QUEUE_MAX); retry later",
-                                retry_after=5,
-                            )
-                        )
-                if accepted:
+                        fut.set_result(result)
+                if group.notify:
                     self._wake()
         finally:
             self._writer = None
 
-    async def _insert(self, calls: list[QueuedCall]) -> int:
-        async with self.db.engine.begin() as conn:
-            room = len(calls)
+    # -- enqueue -----------------------------------------------------------------------
+
+    async def enqueue(self, call: QueuedCall) -> None:
+        """Store ``call``; returns once it is committed. Raises ``TooBusy`` (503 with
+        Retry-After) when the queue holds ``bound`` open calls: nothing is stored."""
+
+        async def insert(group: _Group) -> HotfnError | None:
             if self.bound:
-                open_now = await conn.scalar(
-                    sa.select(sa.func.count()).select_from(qc).where(qc.c.status.in_(OPEN))
-                )
-                room = max(0, min(room, self.bound - int(open_now or 0)))
-            if room:
-                await conn.execute(qc.insert(), [_row(c) for c in calls[:room]])
-                await self._notify(conn)
-        self.commits += 1
-        return room
+                if group.open_calls is None:
+                    group.open_calls = int(
+                        await group.conn.scalar(
+                            sa.select(sa.func.count()).select_from(qc).where(qc.c.status.in_(OPEN))
+                        )
+                        or 0
+                    )
+                if group.open_calls >= self.bound:
+                    return TooBusy(
+                        f"the detached-call queue is full ({self.bound} calls waiting or "
+                        "running, HOTFN_DETACHED_QUEUE_MAX); retry later",
+                        retry_after=5,
+                    )
+                group.open_calls += 1
+            group.inserts.append(_row(call))
+            return None
+
+        await self._grouped(insert)
 
     async def _notify(self, conn: AsyncConnection) -> None:
         if self.db.is_postgres:  # sent at commit, never for a rollback
-            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, self.origin)))
 
     # -- the dispatcher's side -------------------------------------------------------
 
@@ -209,33 +271,40 @@ class DetachedQueue:
                     .order_by("first")
                 )
             ).all()
+            until = at + timedelta(seconds=lease_s)
             for head in heads:
                 take = min(per_fn - busy.get(head.fn_id, 0), free - len(claimed))
                 if take <= 0:
                     continue
-                query = (
-                    sa.select(qc)
+                oldest = (
+                    sa.select(qc.c.id)
                     .where(qc.c.fn_id == head.fn_id, _ready(at))
                     .order_by(qc.c.id)
                     .limit(take)
                 )
                 if self.db.is_postgres:
-                    query = query.with_for_update(skip_locked=True)
-                claimed += [_call(r) for r in (await conn.execute(query)).all()]
-                if len(claimed) >= free:
-                    break
-            if claimed:
-                until = at + timedelta(seconds=lease_s)
-                await conn.execute(
+                    # Locked first, in a statement of its own: rows another server is
+                    # claiming are skipped, and a LIMIT subquery inside the UPDATE
+                    # could be rescanned (and lock other rows) by some plans.
+                    locked = oldest.with_for_update(skip_locked=True)
+                    ids = list((await conn.execute(locked)).scalars())
+                    if not ids:
+                        continue
+                    pick = qc.c.id.in_(ids)
+                else:  # one writer: the UPDATE picks them itself
+                    pick = qc.c.id.in_(oldest.scalar_subquery())
+                rows = await conn.execute(
                     qc.update()
-                    .where(qc.c.id.in_([c.id for c in claimed]))
+                    .where(pick)
                     .values(
                         status="running", attempts=qc.c.attempts + 1, lease_owner=owner,
                         lease_until=until, started_at=at,
                     )
+                    .returning(*qc.c)
                 )  # fmt: skip
-        for c in claimed:
-            c.status, c.attempts, c.lease_owner, c.started_at = "running", c.attempts + 1, owner, at
+                claimed += sorted((_call(r) for r in rows.all()), key=lambda c: c.id)
+                if len(claimed) >= free:
+                    break
         return claimed
 
     async def renew(self, owner: str, ids: Sequence[str], lease_s: float) -> None:
@@ -269,6 +338,7 @@ class DetachedQueue:
         error: str | None = None,
         run_at: datetime | None = None,
         follow_up: QueuedCall | None = None,
+        lazy: bool = False,
     ) -> bool:
         """End ``call``'s attempt: ``success``, ``failed``, ``error``/``timeout`` (due
         again at ``run_at``) or ``queued`` (given back unrun, attempt not counted).
@@ -286,8 +356,12 @@ class DetachedQueue:
             values["attempts"] = qc.c.attempts - 1
         if run_at is not None:
             values["run_at"] = run_at
-        async with self.db.engine.begin() as conn:
-            result = await conn.execute(
+
+        async def update(group: _Group) -> bool:
+            if status == "success" and follow_up is None:
+                group.successes[call.id] = call.lease_owner
+                return True  # (a lease lost meanwhile: the call ran twice, as allowed)
+            result = await group.conn.execute(
                 qc.update()
                 .where(qc.c.id == call.id, qc.c.lease_owner == call.lease_owner)
                 .where(qc.c.status == "running")
@@ -296,11 +370,11 @@ class DetachedQueue:
             if not result.rowcount:
                 return False
             if follow_up is not None:
-                await conn.execute(qc.insert(), [_row(follow_up)])
-                await self._notify(conn)
-        if follow_up is not None:
-            self._wake()
-        return True
+                await group.conn.execute(qc.insert(), [_row(follow_up)])
+                group.notify = True
+            return True
+
+        return await self._grouped(update, lazy)
 
     async def redrive(self, fn_id: str, call_id: str, expires_at: datetime) -> QueuedCall:
         """Queue a ``failed`` call again with a fresh set of attempts; ``NotFound``,
@@ -386,7 +460,11 @@ class DetachedQueue:
         import asyncpg
 
         self._pg = await asyncpg.connect(self.db.dsn)
-        await self._pg.add_listener(CHANNEL, lambda *_args: self._wake())
+        await self._pg.add_listener(CHANNEL, self._on_notify)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self.origin or not self.origin:  # this server woke itself already
+            self._wake()
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from hotfn.agent.agent import Agent
 from hotfn.agent.call_log import new_call_id
-from hotfn.agent.httpstream import CallRequest
+from hotfn.agent.httpstream import CallRequest, CallResult
 from hotfn.config import Settings
 from hotfn.drivers.fake import FakeDriver, FakeImage
 from hotfn.store.call_records import CallStore
@@ -154,3 +154,14 @@ async def make_docker_agent(
             assert not left, f"agent left containers: {left}"
     finally:
         await driver.close()
+
+
+async def body_of(result: CallResult) -> bytes:
+    """The whole body of a call's answer, streamed or not (a stream is closed)."""
+    if result.stream is None:
+        return result.body
+    parts = []
+    while (data := await result.stream.read()) is not None:
+        parts.append(data)
+    result.stream.close()
+    return b"".join(parts)

@@ -8,7 +8,7 @@ import pytest
 
 from hotfn.agent.agent import Agent
 from hotfn.errors import FunctionFailed, FunctionTimeout, ImageNotFound, OutOfMemory
-from tests.agent.conftest import MakeTarget, fake, request
+from tests.agent.conftest import MakeTarget, body_of, fake, request
 
 MakeAgent = Callable[..., Awaitable[Agent]]
 
@@ -69,7 +69,22 @@ async def test_oom_is_502_out_of_memory(make_agent: MakeAgent, make_target: Make
 async def test_large_output(make_agent: MakeAgent, make_target: MakeTarget) -> None:
     agent = await make_agent()
     result = await agent.call(make_target(format="default"), request("big:3000000"))
-    assert len(result.body) == 3_000_000
+    # Past the 64 KiB held back to decide the status, the output streams.
+    assert result.stream is not None
+    assert await body_of(result) == b"x" * 3_000_000
+
+
+async def test_output_streams_while_the_function_runs(
+    make_agent: MakeAgent, make_target: MakeTarget
+) -> None:
+    agent = await make_agent()
+    result = await agent.call(make_target(format="default"), request("lines:10"))
+    assert result.stream is not None  # answered after ~0.2 s, long before the last line
+    first = await result.stream.read()
+    assert first is not None and first.startswith(b"line 0\n")
+    rest = await body_of(result)
+    assert (first + rest).endswith(b"line 9\n")
+    assert agent.inflight == 0 and agent.budget.used_mb == 0
 
 
 async def test_missing_image(make_agent: MakeAgent, make_target: MakeTarget) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hotfn.agent.agent import Agent
 from hotfn.errors import FunctionFailed, FunctionTimeout, ImageNotFound
 from tests.agent import docker_images as images
-from tests.agent.conftest import MakeTarget, request
+from tests.agent.conftest import MakeTarget, body_of, request
 
 pytestmark = pytest.mark.docker
 
@@ -27,7 +27,7 @@ async def test_reference_example_node_new_container_per_call(
         req = request(name)
         result = await agent.call(target, req)
         assert result.status == 200
-        assert result.body == f"Hello {name} from Node!\n".encode()
+        assert await body_of(result) == f"Hello {name} from Node!\n".encode()
         ids.add((await agent.calls.get(target.fn.id, req.call_id)).container_id)
     assert len(ids) == 2
 
@@ -35,7 +35,7 @@ async def test_reference_example_node_new_container_per_call(
 async def test_empty_body_says_world(make_docker_agent: MakeAgent, make_target: MakeTarget) -> None:
     agent = await make_docker_agent()
     target = make_target(image=images.node_default(), format="default")
-    assert (await agent.call(target, request(b""))).body == b"Hello World from Node!\n"
+    assert await body_of(await agent.call(target, request(b""))) == b"Hello World from Node!\n"
 
 
 async def test_large_output_after_stdin_closed(
@@ -45,7 +45,8 @@ async def test_large_output_after_stdin_closed(
     target = make_target(image=images.cold_python(), format="default")
     size = 5 * 1024 * 1024 + 17  # far larger than a pipe buffer
     result = await agent.call(target, request(f"big:{size}"))
-    assert len(result.body) == size and set(result.body) == {ord("y")}
+    body = await body_of(result)  # large: it streams
+    assert len(body) == size and set(body) == {ord("y")}
 
 
 async def test_large_input(make_docker_agent: MakeAgent, make_target: MakeTarget) -> None:
@@ -53,7 +54,7 @@ async def test_large_input(make_docker_agent: MakeAgent, make_target: MakeTarget
     target = make_target(image=images.cold_python(), format="default")
     body = b"z" * (3 * 1024 * 1024)
     result = await agent.call(target, request(body))
-    assert result.body == b"cold:" + body
+    assert await body_of(result) == b"cold:" + body
 
 
 async def test_exit_code_502_and_stderr_logged(

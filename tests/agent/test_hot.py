@@ -275,21 +275,6 @@ async def test_shutdown_drains_in_flight_calls_then_removes_containers(
         await agent.call(target, request())
 
 
-async def test_detached_call_runs_in_background(
-    make_agent: MakeAgent, make_target: MakeTarget
-) -> None:
-    agent = await make_agent()
-    target = make_target()
-    req = request("log:detached")
-    agent.call_detached(target, req)
-
-    async def succeeded() -> bool:
-        rec = await agent.calls.get(target.fn.id, req.call_id)
-        return rec.status == "success" and rec.http_status == 200
-
-    await until(succeeded)
-
-
 async def test_start_leftovers_removed(make_agent: MakeAgent, make_target: MakeTarget) -> None:
     agent = await make_agent()
     drv = fake(agent)

@@ -194,3 +194,69 @@ def test_backoff_doubles_with_jitter_within_bounds() -> None:
         delays = [backoff_s(attempt, 1.0) for _ in range(200)]
         assert all(full / 2 <= d <= full for d in delays)
         assert max(delays) - min(delays) > 0  # jittered, not all the same
+
+
+async def test_a_busy_fn_does_not_starve_another(tmp_path: Path) -> None:
+    async with in_process_client(tmp_path, detached_per_fn=1) as client:
+        app = (await client.post("/v2/apps", json={"name": "fair"})).json()
+        fns = []
+        for name in ("busy", "quiet"):
+            body = {"name": name, "app_id": app["id"], "image": "fake/echo"}
+            fns.append((await client.post("/v2/fns", json=body)).json())
+        busy, quiet = fns
+        backlog = [await detached(client, busy, b"sleep:0.05") for _ in range(30)]
+        late = await detached(client, quiet, b"ok")
+        rec = await ended(client, quiet, late)
+        last = await ended(client, busy, backlog[-1])
+        # The quiet fn's call, sent after all 30, ended before the busy fn's backlog.
+        assert rec["completed_at"] < last["completed_at"]
+
+
+async def test_metrics_count_depth_retries_and_dead_letters(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn(**{"hotfn.io/async-retries": 1})
+    await ended(client, fn, await detached(client, fn, b"raise"))
+
+    def sample(text: str, name: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(f'{name}{{fn="{fn["id"]}"}}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    text = (await client.get("/metrics")).text
+    assert sample(text, "hotfn_detached_retries_total") == 1
+    assert sample(text, "hotfn_detached_dead_letters_total") == 1
+    assert sample(text, "hotfn_detached_enqueued_total") == 1
+    assert "hotfn_detached_oldest_age_seconds" in text
+
+
+async def test_depth_metric_shows_waiting_calls(tmp_path: Path) -> None:
+    # This server runs none, so the call waits; the depth shows at the next poll.
+    async with in_process_client(tmp_path, detached_max_running=0, detached_poll_s=0.05) as client:
+        app = (await client.post("/v2/apps", json={"name": "depth"})).json()
+        body = {"name": "f", "app_id": app["id"], "image": "fake/echo"}
+        fn = (await client.post("/v2/fns", json=body)).json()
+        await detached(client, fn, b"ok")
+
+        async def deep() -> bool:
+            text = (await client.get("/metrics")).text
+            return f'hotfn_detached_queue_depth{{fn="{fn["id"]}"}} 1.0' in text
+
+        await until(deep, what="the queue depth metric shows the waiting call")
+
+
+async def test_default_format_fn_sees_call_id_and_attempt_in_its_environment(
+    client: httpx.AsyncClient,
+) -> None:
+    app = (await client.post("/v2/apps", json={"name": "envs"})).json()
+    body = {"name": "f", "app_id": app["id"], "image": "fake/echo", "format": "default",
+            "annotations": {"hotfn.io/async-retries": 1}}  # fmt: skip
+    fn = (await client.post("/v2/fns", json=body)).json()
+    call_id = await detached(client, fn, b"exit:3")
+    rec = await ended(client, fn, call_id)
+    assert (rec["status"], rec["attempts"]) == ("failed", 2)
+    app_state = client._transport.app.state  # type: ignore[attr-defined]
+    specs = app_state.runtime.agent.driver.inner.default_format_specs
+    seen = [(s.env["FN_CALL_ID"], s.env["FN_ATTEMPT"]) for s in specs]
+    assert seen == [(call_id, "1"), (call_id, "2")]

@@ -45,6 +45,11 @@ NODE_ENV = {
     "HOTFN_GENERIC_POOL_SIZE": "0",
     "HOTFN_MAX_CONTAINERS_PER_FN": "1",
     "HOTFN_MAX_QUEUE_PER_FN": "1",
+    # Detached calls (the shared queue): one at a time per fn and node, and a short
+    # claim lease, so a killed node's claimed calls pass to the others within seconds.
+    "HOTFN_DETACHED_PER_FN": "1",
+    "HOTFN_DETACHED_LEASE": "3",
+    "HOTFN_DETACHED_BACKOFF": "0.05",
 }
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.cluster.conftest import NODES, Cluster, Obj
+from tests.detached.conftest import DETACHED, Server, ledger_image
 from tests.docker_support import containers_with
 from tests.waiting import wait_until
 
@@ -41,6 +43,51 @@ def test_a_config_change_through_one_node_reaches_the_others_within_1s(
         wait_until(limited, within_s=1.0, what=f"the change on {node.url}")
     for node in cluster.nodes:  # and the new container has the new config
         assert httpx.post(f"{node.url}/invoke/{fn['id']}", content=b"x", timeout=60).text == "x"
+    cluster.delete(fn)
+
+
+def _ends(cluster: Cluster) -> dict[str, list[tuple[str, float]]]:
+    """call id → (instance, time) of each end in the ledger of every node's containers
+    (a SIGKILLed node's containers too: they stay until it restarts)."""
+    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for node, instance in zip(cluster.nodes, cluster.instances, strict=True):
+        for entry in Server(node, instance, cluster.http).ledger():
+            if entry.what == "end":
+                out[entry.call_id].append((instance, entry.at))
+    return out
+
+
+def test_detached_calls_accepted_by_a_killed_node_are_run_by_the_others(
+    cluster: Cluster,
+) -> None:
+    fn = cluster.fn(image=ledger_image(), idle_timeout=600)
+    home = cluster.node_of(cluster.call(fn, "warm"))
+    sent = []
+    for _ in range(20):
+        resp = cluster.http.post(f"/invoke/{fn['id']}", content=b"sleep:0.4", headers=DETACHED)
+        assert resp.status_code == 202, resp.text
+        assert cluster.node_of(resp) == home  # accepted by the fn's home
+        sent.append(resp.headers["fn-call-id"])
+    killed_at = time.time()
+    cluster.nodes[home].kill()  # with calls still queued, one claimed and running
+    survivor = next(n for i, n in enumerate(cluster.nodes) if i != home)
+
+    def ended() -> bool:
+        resp = httpx.get(f"{survivor.url}/v2/fns/{fn['id']}/calls",
+                         params={"per_page": 100}, timeout=30)  # fmt: skip
+        done = {c["id"]: c["status"] for c in resp.json()["items"] if c["id"] in sent}
+        return len(done) == len(sent) and set(done.values()) == {"success"}
+
+    wait_until(ended, within_s=120, what="every detached call succeeds")
+    ends = _ends(cluster)
+    assert all(ends.get(cid) for cid in sent), "a detached call never ended"
+    survivors = {cluster.instances[i] for i in range(NODES) if i != home}
+    after = [cid for cid in sent if any(t > killed_at for _, t in ends[cid])]
+    print(f"{len(after)} of {len(sent)} detached calls accepted by the killed node ended after")
+    assert after, "the killed node had run every call already"
+    # What ended after the kill ended on the survivors: the dead node was gone.
+    assert all(inst in survivors for cid in after for inst, t in ends[cid] if t > killed_at)
+    cluster.nodes[home].start(60)
     cluster.delete(fn)
 
 

@@ -72,7 +72,7 @@ export async function overview() {
         note: "one bar per refresh (every 2 s)" }),
       h("section", { class: "card later", id: "detached-queue", "aria-labelledby": "dq-title" },
         h("h2", { id: "dq-title" }, "Detached queue"),
-        h("p", {}, "Arrives with the detached-calls issue: detached calls run at once today, with no queue to chart.")));
+        h("p", {}, "Detached calls wait in a durable queue; its depth, oldest call, retries and dead letters are in /metrics (hotfn_detached_*), failed calls in each fn's calls (status failed). A chart here is still to come.")));
   }
   const node = h("div", {},
     h("h1", {}, "Server"),
