@@ -20,7 +20,9 @@ scripts/build-images; run here if needed). In one run it:
    (``--hot-calls`` for the fast ones) through ``POST /invoke`` on a keep-alive
    connection;
 4. ``docker run --rm -i`` of the default image per call, side by side;
-5. prints the article's figures (a laptop, Docker for Mac, timed with ``time``) and
+5. the two FDK forms' hot calls again, alternating blocks with a minimal client
+   (``--ab-rounds``), so Node's and Python's FDK see the same machine state;
+6. prints the article's figures (a laptop, Docker for Mac, timed with ``time``) and
    Fn's measured on this kind of machine (design.md §8) next to hotfn's.
 
 Everything it makes (images, containers, temp dirs) is removed at the end.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,6 +89,7 @@ class Variant:
     firsts: list[float] = field(default_factory=list)
     later: list[float] = field(default_factory=list)
     paths: set[str] = field(default_factory=set)  # how the first calls were served
+    fn_id: str = ""  # the fn whose later calls were timed
 
 
 def pct(values: list[float], q: float) -> float:
@@ -111,6 +115,43 @@ def timed_invoke(client: httpx.Client, fn_id: str, expect: bytes) -> float:
     return elapsed
 
 
+def raw_latencies(port: int, fn_id: str, n: int) -> list[float]:
+    """``n`` hot calls on one keep-alive socket with a minimal client (a fixed request,
+    Content-Length or chunked answers): what the server and function take, not httpx."""
+    req = (f"POST /invoke/{fn_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Content-Length: 3\r\n\r\nBob").encode()  # fmt: skip
+    out = []
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            sock.sendall(req)
+            buf = b""
+            while True:
+                buf += sock.recv(65536)
+                head, sep, body = buf.partition(b"\r\n\r\n")
+                if not sep:
+                    continue
+                low = head.lower()
+                if b"transfer-encoding: chunked" in low:
+                    if body.endswith(b"0\r\n\r\n"):
+                        break
+                elif len(body) >= int(low.split(b"content-length:")[1].split(b"\r\n")[0]):
+                    break
+            out.append((time.perf_counter() - t0) * 1000)
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected answer {buf[:200]!r}")
+    return out
+
+
+def hot_ab(port: int, variants: list[Variant], rounds: int, calls: int) -> dict[str, list[float]]:
+    """The FDK forms' hot calls through the server, alternating blocks of ``calls``."""
+    out: dict[str, list[float]] = {v.label: [] for v in variants}
+    for _ in range(rounds):
+        for v in variants:
+            out[v.label] += raw_latencies(port, v.fn_id, calls)
+    return out
+
+
 def first_path(client: httpx.Client, fn_id: str) -> str:
     """How the fn's one call so far was served (its record is written shortly after)."""
     for _ in range(100):
@@ -131,6 +172,7 @@ def measure(client: httpx.Client, app_id: str, variant: Variant, firsts: int) ->
         variant.paths.add(first_path(client, fn_id))
         time.sleep(1.0)  # the warm generic pool refills in the background
     variant.later = [timed_invoke(client, fn_id, variant.expect) for _ in range(variant.calls)]
+    variant.fn_id = fn_id
 
 
 def docker_run_per_call(image: str, calls: int) -> list[float]:
@@ -200,6 +242,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20, help="later calls, node variants")
     parser.add_argument("--hot-calls", type=int, default=200, help="later calls, FDK and cat")
     parser.add_argument("--firsts", type=int, default=3, help="new fns timed for the first call")
+    parser.add_argument("--ab-rounds", type=int, default=10, help="alternating FDK blocks")
     args = parser.parse_args()
 
     ensure_images()
@@ -252,9 +295,20 @@ def main() -> int:
             for variant in variants:
                 print(f"measuring {variant.label} ...", flush=True)
                 measure(client, app["id"], variant, args.firsts)
+        fdks = [v for v in variants if v.key in ("node-fdk", "fdk")]
+        print("measuring the FDK forms' hot calls, alternating ...", flush=True)
+        ab = hot_ab(server.port, fdks, args.ab_rounds, 100)
         print("measuring docker run --rm -i ...", flush=True)
         run_ms = docker_run_per_call(built[0], args.calls)
         report(variants, run_ms)
+        print()
+        print(
+            f"FDK forms, hot calls through the server with a minimal client ({args.ab_rounds} "
+            "alternating blocks of 100 each; goal for the Node FDK: median <= 1.0 ms):"
+        )
+        for label, values in ab.items():
+            print(f"  {label:<30} median {statistics.median(values):.3f} ms  "
+                  f"p90 {pct(values, 0.9):.3f} ms")  # fmt: skip
         return 0
     finally:
         if server is not None:

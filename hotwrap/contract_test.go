@@ -194,3 +194,20 @@ func TestListenerPath(t *testing.T) {
 		t.Fatal(phonyPath("/tmp/iofs/lsnr.sock"))
 	}
 }
+
+func TestOomKillField(t *testing.T) {
+	v2 := "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\noom_group_kill 0\n"
+	if n, ok := oomKillField(v2); !ok || n != 2 {
+		t.Fatalf("cgroup v2: got %d %v", n, ok)
+	}
+	v1 := "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n"
+	if n, ok := oomKillField(v1); !ok || n != 7 {
+		t.Fatalf("cgroup v1: got %d %v", n, ok)
+	}
+	if _, ok := oomKillField("nothing here\n"); ok {
+		t.Fatal("no oom_kill line must not parse")
+	}
+	if killedForMemory(1, 0) || killedForMemory(-9, -1) {
+		t.Fatal("only a SIGKILL with a readable counter can be an OOM kill")
+	}
+}

@@ -110,6 +110,7 @@ func (h *execHandler) serveCall(w http.ResponseWriter, r *http.Request) {
 		defer os.Remove(responseFile)
 	}
 	env := callEnvironment(h.env, r.Header, responseFile)
+	oomBefore := oomKills()
 	c, err := spawn(h.program, h.argv, env)
 	if err != nil {
 		say("cannot run %s: %s", h.argv[0], err)
@@ -127,7 +128,7 @@ func (h *execHandler) serveCall(w http.ResponseWriter, r *http.Request) {
 		delete(h.running, c)
 		h.mu.Unlock()
 	}()
-	call := &execCall{h: h, w: w, r: r, c: c, responseFile: responseFile}
+	call := &execCall{h: h, w: w, r: r, c: c, responseFile: responseFile, oomBefore: oomBefore}
 	expired := make(chan struct{})
 	if hasDeadline {
 		timer := time.AfterFunc(time.Until(deadline), func() {
@@ -152,6 +153,7 @@ type execCall struct {
 	responseFile string
 	committed    bool
 	flusher      *http.ResponseController
+	oomBefore    int64 // the container's OOM-kill counter before the command started
 }
 
 func (k *execCall) run(expired <-chan struct{}) {
@@ -221,6 +223,10 @@ func (k *execCall) run(expired <-chan struct{}) {
 	default:
 		say("command %s: 502", describeExit(code))
 		k.w.Header().Set("Fn-Hotwrap-Exit-Code", itoa(code))
+		if killedForMemory(code, k.oomBefore) {
+			say("the OOM killer killed the command (the container's memory limit)")
+			k.w.Header().Set("Fn-Hotwrap-Oom", "1")
+		}
 		respond(k.w, http.StatusBadGateway, failureBody(code, tail, 10), false)
 	}
 }

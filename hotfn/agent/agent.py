@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hotfn.agent import iofs
 from hotfn.agent.budget import MemoryBudget, machine_memory_mb
 from hotfn.agent.call_log import CallLog, utcnow
 from hotfn.agent.default_format import DefaultFormatRunner
@@ -321,6 +322,7 @@ def _ender(lease: Lease, pool: HotPool) -> Callable[[str | None], None]:
 
 
 def _reset_dir(path: Path, create: bool = True) -> None:
+    iofs.unmount_under(path)  # bounded socket dirs of an earlier run (hotfn.agent.iofs)
     shutil.rmtree(path, ignore_errors=True)
     if create:
         path.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from hotfn.agent import iofs
 from hotfn.agent.call_log import CallLog, deadline_after
 from hotfn.agent.httpstream import CallRequest, CallResult, request_headers
 from hotfn.agent.readiness import SOCKET_NAME, wait_for_socket
@@ -260,6 +261,13 @@ class HotContainer:
         if status == 502:
             if result.body:
                 call_log.add("fdk", result.body[:2000].decode(errors="replace"))
+            if any(name == b"fn-hotwrap-oom" for name, _ in result.headers):
+                # hotwrap saw its command SIGKILLed as the container's OOM-kill
+                # counter rose: the container survives, the call ran out of memory.
+                raise OutOfMemory(
+                    f"function ran out of memory (limit {self.memory_mb} MB): the OOM "
+                    "killer killed hotwrap's command; the container serves the next call"
+                )
             raise FunctionFailed()
         # 504 from the FDK: the handler overran and may still be running inside
         # (Python cannot stop a thread): replace the container, as on our timeout.
@@ -365,7 +373,7 @@ class HotContainer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if placement is not None:
-            await asyncio.to_thread(shutil.rmtree, placement.iofs, True)
+            await asyncio.to_thread(iofs.remove, placement.iofs)
             if placement.code_dir is not None:
                 await asyncio.to_thread(shutil.rmtree, placement.code_dir, True)
 

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from hotfn.agent import iofs
 from hotfn.agent.generic_loaders import LOADERS
 from hotfn.agent.readiness import wait_for_socket
 from hotfn.agent.shared import AgentContext, log
@@ -94,9 +95,9 @@ class GenericContainer:
 
     async def start(self) -> None:
         """Start it and wait for the loader's socket; raises ``HotfnError``."""
-        for d in (self.iofs, self.code_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        self.iofs.chmod(0o777)  # the loader runs unprivileged and binds here
+        # The loader runs unprivileged and binds in iofs (a bounded tmpfs: agent/iofs.py).
+        await asyncio.to_thread(iofs.make, self.iofs, self.ctx.settings.iofs_tmpfs)
+        self.code_dir.mkdir(parents=True, exist_ok=True)
         self.code_dir.chmod(0o755)
         self.id = await self.ctx.driver.start(self.spec())
         exited = asyncio.ensure_future(self.ctx.driver.wait(self.id))
@@ -140,8 +141,8 @@ class GenericContainer:
                 await self.ctx.driver.remove(self.id)
             except HotfnError as exc:
                 log.warning("could not remove container %s: %s", self.name, exc)
-        for d in (self.iofs, self.code_dir):
-            await asyncio.to_thread(shutil.rmtree, d, True)
+        await asyncio.to_thread(iofs.remove, self.iofs)
+        await asyncio.to_thread(shutil.rmtree, self.code_dir, True)
 
 
 class GenericPools:

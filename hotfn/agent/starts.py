@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hotfn.agent import iofs as iofs_dir
 from hotfn.agent.generic_pools import (
     GenericContainer,
     GenericPools,
@@ -80,9 +81,9 @@ class ImageStart:
         ctx = self.ctx
         name = ctx.container_name(target.fn.id, "hot")
         iofs = ctx.iofs_base / os.urandom(6).hex()
-        iofs.mkdir(parents=True, exist_ok=True)
-        # The FDK runs as an unprivileged user and must create its socket here.
-        iofs.chmod(0o777)
+        # The FDK runs as an unprivileged user and must create its socket here; a
+        # small tmpfs bounds what the function can write there (hotfn.agent.iofs).
+        await asyncio.to_thread(iofs_dir.make, iofs, ctx.settings.iofs_tmpfs)
         spec = ContainerSpec(
             name=name,
             image=target.fn.image,
@@ -95,7 +96,7 @@ class ImageStart:
         try:
             container_id = await ctx.driver.start(spec)
         except BaseException:
-            await asyncio.to_thread(shutil.rmtree, iofs, True)
+            await asyncio.to_thread(iofs_dir.remove, iofs)
             raise
         return Placement(
             container_id, name, iofs, "image", pulled_ms=pulled_ms(ctx.driver, container_id)
@@ -173,5 +174,5 @@ class SpecialiseStart:
 async def _discard(ctx: AgentContext, g: GenericContainer) -> None:
     with contextlib.suppress(HotfnError):
         await ctx.driver.remove(g.id)
-    for d in (g.iofs, g.code_dir):
-        await asyncio.to_thread(shutil.rmtree, d, True)
+    await asyncio.to_thread(iofs_dir.remove, g.iofs)
+    await asyncio.to_thread(shutil.rmtree, g.code_dir, True)

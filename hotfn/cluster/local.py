@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing, main_config, render
@@ -144,6 +144,8 @@ class LocalCluster:
     db_url: str
     port: int = 8080
     host: str = "127.0.0.1"
+    # Nodes this object started: polled after a stop, so none stays a zombie here.
+    _spawned: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
@@ -176,7 +178,11 @@ class LocalCluster:
                 stdout=log, stderr=log, start_new_session=True,  # outlives `cluster up`
             )  # fmt: skip
         (data / "server.pid").write_text(f"{proc.pid}\n")
+        self._spawned.append(proc)
         return proc.pid
+
+    def _reap(self) -> None:
+        self._spawned = [p for p in self._spawned if p.poll() is None]
 
     def up(self, count: int, timeout: float = 60.0) -> list[str]:
         """Exactly ``count`` nodes behind nginx; the URLs of the nodes."""
@@ -188,12 +194,17 @@ class LocalCluster:
                 stop_pid(pid, 40.0)
         started = {i: self.start_node(i) for i in range(1, count + 1) if i not in running}
         for index in range(1, count + 1):
-            wait_until_answers(self.node_url(index), timeout, started.get(index))
+            try:
+                wait_until_answers(self.node_url(index), timeout, started.get(index))
+            except RuntimeError as exc:
+                log = (self.node_dir(index) / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"{exc}; the end of its log:\n{log[-3000:]}") from None
         nginx = Nginx(self.root / "nginx")
         nodes = tuple(f"{self.host}:{self.port + i}" for i in range(1, count + 1))
         nginx.write(Routing(listen=f"{self.host}:{self.port}", nodes=nodes))
         nginx.start_or_reload()
         wait_until_answers(self.url, timeout)
+        self._reap()
         return [self.node_url(i) for i in range(1, count + 1)]
 
     def down(self, timeout: float = 40.0) -> None:
@@ -203,3 +214,4 @@ class LocalCluster:
             os.kill(pid, signal.SIGTERM)
         for pid in self.running_nodes().values():
             stop_pid(pid, timeout)
+        self._reap()

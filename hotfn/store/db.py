@@ -70,10 +70,18 @@ class Database:
     async def migrate(self) -> None:
         """Upgrade the schema to the newest revision (idempotent)."""
         async with self.engine.begin() as conn:
+            if self.is_postgres:
+                # Servers starting at once on one database (a cluster) take turns:
+                # the first migrates, the others then find the schema up to date.
+                # Held until this transaction ends.
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATE_LOCK)))
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+_MIGRATE_LOCK = 0x686F74666E  # "hotfn": the advisory lock key of migrations
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -33,6 +33,7 @@ const Module = require('module')
 const PROG = 'hotfn generic node loader'
 const SOCKET = 'generic.sock'
 const MAX_REQUEST = 1024 * 1024 // bytes of one request (env and config included)
+const WARM_UP_MS = 3000
 
 function say (message) {
   console.error(`${PROG}: ${message}`)
@@ -70,34 +71,38 @@ async function warmUp () {
     return
   }
   const saved = { FN_FORMAT: process.env.FN_FORMAT, FN_LISTENER: process.env.FN_LISTENER }
-  let dir = null
-  let stop = null
+  // At most this long: the agent waits for generic.sock no longer than its start
+  // timeout, and a loaded machine should get a warm container late rather than never.
+  const giveUp = Date.now() + WARM_UP_MS
   try {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotfn-warm-'))
-    const link = path.join(dir, 'lsnr.sock')
-    process.env.FN_FORMAT = 'http-stream'
-    process.env.FN_LISTENER = 'unix:' + link
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotfn-warm-'))
     for (const inputMode of ['json', 'string', 'buffer']) {
-      stop = fdk.handle((input, ctx) => {
+      const link = path.join(dir, `${inputMode}.sock`)
+      process.env.FN_FORMAT = 'http-stream'
+      process.env.FN_LISTENER = 'unix:' + link
+      const stop = fdk.handle((input, ctx) => {
         ctx.setResponseHeader('X-Warm', 'yes')
         return inputMode === 'buffer' ? fdk.rawResult(input) : { warm: input }
       }, { inputMode })
-      for (let i = 0; i < 100 && !fs.existsSync(link); i++) await sleep(2)
-      for (let i = 0; i < 10; i++) await post(link, '{"warm": true}')
+      // The FDK publishes its socket when it listens (slow on a loaded machine).
+      // Until then its server must be left alone: closing it or removing its
+      // directory first would make its listen callback throw.
+      while (!fs.existsSync(link)) {
+        if (Date.now() > giveUp) throw new Error(`the FDK did not listen within ${WARM_UP_MS} ms`)
+        await sleep(2)
+      }
+      for (let i = 0; i < 10 && Date.now() < giveUp; i++) await post(link, '{"warm": true}')
       stop()
-      stop = null
+      if (Date.now() > giveUp) break
     }
+    fs.rmSync(dir, { recursive: true, force: true })
   } catch (e) {
     say(`warm-up skipped: ${e.message}`)
   } finally {
-    if (stop !== null) {
-      try { stop() } catch (e) {}
-    }
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k]
       else process.env[k] = v
     }
-    if (dir !== null) fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hotfn.agent.transport import (
+    READ_HIGH,
     BrokenResponse,
     ConnectFailed,
     ContainerClient,
@@ -167,3 +168,86 @@ async def test_response_over_max_body(serve: Serve, resp: list[bytes]) -> None:
         await client.call([], b"", max_body=10)
     assert info.value.limit == 10
     assert not client._idle  # the connection is not reused
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+async def test_a_slow_body_streams_and_the_connection_is_kept(serve: Serve) -> None:
+    pieces = [CHUNKED_HEAD, chunk(b"one "), chunk(b"two "), chunk(b"three") + b"0\r\n\r\n"]
+    client, _served = await serve([pieces, [OK]])
+    result = await client.open([], b"")
+    assert result.status == 200 and result.body == b""
+    stream = result.stream
+    assert stream is not None and stream.length is None  # chunked: no length to pass on
+    got = []
+    while (data := await stream.read()) is not None:
+        got.append(data)
+    stream.close()
+    assert b"".join(got) == b"one two three" and len(got) > 1
+    assert (await client.call([], b"")).body == b"hello"
+    assert len(client._all) == 1  # the same connection served the next call
+
+
+async def test_a_large_body_is_held_back_not_buffered(serve: Serve) -> None:
+    size = 16 * 1024 * 1024
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size
+    client, _served = await serve([[head, b"q" * size]])
+    result = await client.open([], b"")
+    stream = result.stream
+    assert stream is not None and stream.length == size
+    await asyncio.sleep(0.3)  # the container writes as fast as it can meanwhile
+    (conn,) = client._all
+    assert conn.held <= READ_HIGH + 256 * 1024  # reading paused: bounded
+    total = 0
+    while (data := await stream.read()) is not None:
+        total += len(data)
+    stream.close()
+    assert total == size
+
+
+async def test_closing_a_stream_early_drops_its_connection(serve: Serve) -> None:
+    client, _served = await serve([[CHUNKED_HEAD, chunk(b"a"), chunk(b"b")]])
+    result = await client.open([], b"")
+    assert result.stream is not None
+    await result.stream.read()
+    result.stream.close("the client went away")
+    assert not client._all and not client._idle
+
+
+async def test_a_request_body_still_arriving_is_sent_chunked(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head)
+        body = b""
+        while (size := int((await reader.readline()).strip(), 16)) > 0:
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "c.sock"
+    server = await asyncio.start_unix_server(handle, path=str(path))
+    pieces = [b"second ", b"third"]
+
+    async def rest() -> bytes | None:
+        await asyncio.sleep(0.01)
+        return pieces.pop(0) if pieces else None
+
+    client = ContainerClient(path)
+    try:
+        result = await client.call([], b"first ", rest=rest)
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert result.body == b"first second third"
+    assert b"Transfer-Encoding: chunked\r\n" in seen[0]

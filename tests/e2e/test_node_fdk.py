@@ -212,9 +212,6 @@ def test_a_throwing_handler_gives_502_with_its_message_and_the_next_call_works(
     assert after.json()["pid"] == before["pid"] and after.json()["started"] == before["started"]
 
 
-# The server sends a response once the function has finished it until the streaming
-# work (issue 12) lands; then this passes as written.
-@pytest.mark.xfail(reason="responses are not streamed to the client yet (issue 12)", strict=False)
 def test_a_streamed_result_reaches_the_client_before_the_handler_ends(
     api: httpx.Client, deployed: Obj
 ) -> None:

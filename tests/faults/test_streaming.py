@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import http.client
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.docker_support import BASE_IMAGE, build_image, docker
+from tests.docker_support import BASE_IMAGE, ROOT, build_image, docker
 from tests.faults.support import Deployed, DeployFactory, Obj, instance_containers, wait_until
 
 pytestmark = pytest.mark.docker
@@ -37,16 +39,18 @@ GiB = 1024 * MB
 
 
 def hotwrap_image() -> str:
-    """hotwrap (output not held back) running functions/stream.sh."""
+    """This checkout's hotwrap (output not held back) running functions/stream.sh."""
+    binary = ROOT / "build" / "hotwrap" / "amd64" / "hotwrap"
+    if not binary.exists():
+        subprocess.run([str(ROOT / "scripts" / "build-hotwrap")], check=True)
     return build_image(
         "hotfn-test/stream-hotwrap:1",
-        "FROM hotfn/hotwrap:latest AS hotwrap\n"
         f"FROM {BASE_IMAGE}\n"
-        "COPY --from=hotwrap /hotwrap /hotwrap\n"
+        "COPY hotwrap /hotwrap\n"
         "COPY stream.sh /stream.sh\n"
         "ENV HOTWRAP_BUFFER_BYTES=0\n"
         'ENTRYPOINT ["/hotwrap"]\nCMD ["/bin/sh", "/stream.sh"]\n',
-        {"stream.sh": HERE / "functions" / "stream.sh"},
+        {"stream.sh": HERE / "functions" / "stream.sh", "hotwrap": binary},
     )
 
 
@@ -57,6 +61,20 @@ def default_image() -> str:
         f'FROM {BASE_IMAGE}\nCOPY stream.sh /stream.sh\nENTRYPOINT ["/bin/sh", "/stream.sh"]\n',
         {"stream.sh": HERE / "functions" / "stream.sh"},
     )
+
+
+def fdk_image() -> str:
+    """This checkout's Python FDK with a generator handler (functions/fdk_stream.py)."""
+    return build_image(
+        "hotfn-test/stream-fdk:1",
+        f"FROM {BASE_IMAGE}\n"
+        "COPY hotfn /opt/hotfn/hotfn\n"
+        "COPY func.py /function/func.py\n"
+        "ENV PYTHONPATH=/opt/hotfn PYTHONDONTWRITEBYTECODE=1\n"
+        'ENTRYPOINT ["python3", "-m", "hotfn.fdk", "/function/func.py:handler"]\n',
+        {"hotfn/__init__.py": ROOT / "hotfn" / "__init__.py", "hotfn/fdk": ROOT / "hotfn" / "fdk",
+         "func.py": HERE / "functions" / "fdk_stream.py"},
+    )  # fmt: skip
 
 
 def rss_mb(d: Deployed) -> float:
@@ -121,7 +139,8 @@ def no_containers_left(fn: Obj) -> bool:
 @pytest.fixture
 def server(deploy: DeployFactory) -> Iterator[Deployed]:
     hotwrap_image(), default_image()
-    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3")
+    # Socket dirs bounded as in production (these servers are stopped cleanly).
+    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3", HOTFN_IOFS_TMPFS="1")
 
 
 @pytest.mark.parametrize("kind", ["default", "hotwrap", "fdk"])
@@ -161,10 +180,14 @@ def test_endless_output_ends_at_its_limit_or_timeout_in_bounded_memory(
 
 
 @pytest.mark.parametrize("via", ["invoke", "trigger"])
-@pytest.mark.parametrize("fmt", ["default", "http-stream"])
-def test_each_line_arrives_before_the_next_is_written(server: Deployed, via: str, fmt: str) -> None:
+@pytest.mark.parametrize("kind", ["default", "hotwrap", "fdk"])
+def test_each_line_arrives_before_the_next_is_written(
+    server: Deployed, via: str, kind: str
+) -> None:
     d = server
-    fn = make_fn(d, default_image() if fmt == "default" else hotwrap_image(), fmt, timeout=30)
+    images = {"default": default_image, "hotwrap": hotwrap_image, "fdk": fdk_image}
+    fmt = "default" if kind == "default" else "http-stream"
+    fn = make_fn(d, images[kind](), fmt, timeout=30)
     path = f"/invoke/{fn['id']}" if via == "invoke" else trigger(d, fn)
     arrived: list[tuple[float, bytes]] = []
     conn = http.client.HTTPConnection("127.0.0.1", d.server.port, timeout=30)
@@ -222,6 +245,37 @@ def test_a_chunked_request_over_the_limit_is_cut_with_413(server: Deployed) -> N
     # Within the limit, a streamed body arrives whole.
     resp = d.client.post(f"/invoke/{fn['id']}", content=iter([b"cat\n"] + [b"d" * 65536] * 8))
     assert resp.status_code == 200 and resp.content == b"d" * 65536 * 8
+
+
+def test_the_socket_directory_is_bounded(server: Deployed) -> None:
+    d = server
+    fn = d.fn()
+    disk = d.server.data_dir
+    free_before = shutil.disk_usage(disk).free
+    resp = d.call(fn, "iofsfill")
+    free_after = shutil.disk_usage(disk).free
+    assert resp.status_code == 200, resp.text
+    got = resp.json()
+    # A 1 MiB tmpfs: the write fails there (less the socket's own few bytes)...
+    assert got["error"] == "No space left on device" and got["written"] <= MB, got
+    # ...and the host's disk is not where it went (others may write meanwhile: a
+    # margin far below the 256 MiB it would have written unbounded).
+    assert abs(free_before - free_after) < 64 * MB
+    # The container still serves calls: its socket lives in the same directory.
+    assert d.call(fn, "after").text == "after"
+
+
+def test_a_hotwrap_child_killed_for_memory_is_out_of_memory(server: Deployed) -> None:
+    d = server
+    fn = make_fn(d, hotwrap_image(), "http-stream", memory=64)
+    resp = d.call(fn, "memhog\n")
+    assert resp.status_code == 502, resp.text
+    assert "out of memory" in resp.json()["message"], resp.text
+    first = d.record(fn, resp.headers["fn-call-id"])
+    # Only the command was killed: the same container answers the next call.
+    resp = d.call(fn, "zeros 5\n")
+    assert resp.status_code == 200 and resp.content == bytes(5)
+    assert d.record(fn, resp.headers["fn-call-id"])["container_id"] == first["container_id"]
 
 
 def test_sigterm_with_a_stuck_call_exits_0_within_the_drain_timeout(server: Deployed) -> None:

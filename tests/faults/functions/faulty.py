@@ -7,6 +7,7 @@ spew          prints to stdout without end, never answers
 forkbomb      forks until the pids limit stops it, for ever
 memhog        allocates (and touches) memory until the OOM killer comes
 diskfill      writes /tmp until it is full, then fails with the error
+iofsfill      writes /tmp/iofs (the socket directory) until it is full: how far it got
 probe:<port>  reports what the container can see and do (security probe)
 anything else is echoed
 """
@@ -38,6 +39,23 @@ def _diskfill():
             f.write(chunk)
             f.flush()
             written += len(chunk)
+
+
+def _iofsfill():
+    """Write the socket directory full; how far it got and why it stopped."""
+    chunk = b"i" * 65536
+    written = 0
+    try:
+        with open("/tmp/iofs/fill", "wb") as f:
+            while written < (256 << 20):
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+    except OSError as exc:
+        return {"written": written, "error": exc.strerror}
+    finally:
+        os.unlink("/tmp/iofs/fill")
+    return {"written": written, "error": None}
 
 
 def _try_write(path):
@@ -115,6 +133,8 @@ def handler(ctx, data):
         _memhog()
     if text == "diskfill":
         _diskfill()
+    if text == "iofsfill":
+        return _iofsfill()
     if text == "env":
         return dict(os.environ)
     if text.startswith("exists:"):
