@@ -83,6 +83,8 @@ class Settings:
     max_containers_per_fn: int = 0  # 0 → number of CPUs × 2
     max_queue_per_fn: int = 100
     iofs_dir: Path | None = None  # None → <data_dir>/iofs
+    # A 1 MiB tmpfs on each socket dir (hotfn/agent/iofs.py; needs CAP_SYS_ADMIN).
+    iofs_tmpfs: bool = True
     call_log_max_bytes: int = 64 * 1024
     calls_retention_s: int = 7 * 24 * 3600
     calls_max_per_fn: int = 1000
@@ -166,6 +168,7 @@ class Settings:
             max_queue_per_fn=_env_int("HOTFN_MAX_QUEUE_PER_FN", 100),
             max_queue_wait=_env_float("HOTFN_MAX_QUEUE_WAIT", 60.0),
             call_log_max_bytes=_env_int("HOTFN_CALL_LOG_MAX_BYTES", 64 * 1024),
+            iofs_tmpfs=os.environ.get("HOTFN_IOFS_TMPFS", "1") not in ("0", "false", "no"),
             max_call_body=_env_int("HOTFN_MAX_CALL_BODY", 6 * 1024 * 1024),
             max_call_response=_env_int("HOTFN_MAX_CALL_RESPONSE", 6 * 1024 * 1024),
             max_call_headers=_env_int("HOTFN_MAX_CALL_HEADERS", 100),

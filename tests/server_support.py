@@ -54,6 +54,9 @@ class ServerProcess:
             args += ["--db", self.db_url]
         env = {**os.environ, "HOTFN_DATA_DIR": str(self.data_dir), **self.env}
         env.setdefault("HOTFN_NETWORK", "none")
+        # No tmpfs on socket dirs unless a test asks: a server a test kills would
+        # leave its mounts in pytest's temporary dirs, which pytest cannot delete.
+        env.setdefault("HOTFN_IOFS_TMPFS", "0")
         # Pulls stay on this machine: a test's missing image is never looked for on
         # Docker Hub (tests that pull run their own registry on loopback).
         env.setdefault("HOTFN_PULL_FROM", "127.0.0.1:*,localhost:*")

@@ -96,7 +96,7 @@ class GenericContainer:
     async def start(self) -> None:
         """Start it and wait for the loader's socket; raises ``HotfnError``."""
         # The loader runs unprivileged and binds in iofs (a bounded tmpfs: agent/iofs.py).
-        await asyncio.to_thread(iofs.make, self.iofs)
+        await asyncio.to_thread(iofs.make, self.iofs, self.ctx.settings.iofs_tmpfs)
         self.code_dir.mkdir(parents=True, exist_ok=True)
         self.code_dir.chmod(0o755)
         self.id = await self.ctx.driver.start(self.spec())

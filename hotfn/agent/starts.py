@@ -83,7 +83,7 @@ class ImageStart:
         iofs = ctx.iofs_base / os.urandom(6).hex()
         # The FDK runs as an unprivileged user and must create its socket here; a
         # small tmpfs bounds what the function can write there (hotfn.agent.iofs).
-        await asyncio.to_thread(iofs_dir.make, iofs)
+        await asyncio.to_thread(iofs_dir.make, iofs, ctx.settings.iofs_tmpfs)
         spec = ContainerSpec(
             name=name,
             image=target.fn.image,

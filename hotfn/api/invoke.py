@@ -31,7 +31,7 @@ from hotfn.api.auth import call_allowed
 from hotfn.api.drain import call_tasks
 from hotfn.api.errors import error_response
 from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
-from hotfn.api.relay import RequestRest, StreamedResponse, read_start
+from hotfn.api.relay import RequestRest, StreamedResponse, idle_bounded, read_start
 from hotfn.errors import HotfnError, ShuttingDown, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
@@ -87,7 +87,8 @@ async def invoke(request: Request) -> Response:
         idle_s = settings.client_idle_timeout
         rest: RequestRest | None = None
         if detached:  # stored whole before the 202, so bounded by the detached limit
-            body = await read_detached_body(request.receive, length, limit, settings)
+            receive = idle_bounded(request.receive, idle_s)
+            body = await read_detached_body(receive, length, limit, settings)
         else:
             body, rest = await read_start(request.receive, length, limit, idle_s)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building

@@ -56,6 +56,23 @@ async def _receive(receive: Receive, idle_s: float) -> Message:
     return message
 
 
+def idle_bounded(receive: Receive, idle_s: float) -> Receive:
+    """``receive`` with each wait bounded by ``idle_s`` (``RequestTimeout``), for
+    readers of a whole body (a detached call's)."""
+
+    async def bounded() -> Message:
+        try:
+            async with asyncio.timeout(idle_s):
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body stalled: nothing arrived for {idle_s:g} s "
+                "(HOTFN_CLIENT_IDLE_TIMEOUT)"
+            ) from None
+
+    return bounded
+
+
 class RequestRest:
     """The rest of a request body, piece by piece (None at its end), counted
     against the limit; raises ``PayloadTooLarge``, ``RequestTimeout`` or

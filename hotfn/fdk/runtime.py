@@ -37,6 +37,18 @@ class _DeadlinePassed(Exception):
     pass
 
 
+def _is_stream(result: object) -> bool:
+    """A generator (or async generator): its pieces are streamed as they come."""
+    return inspect.isgenerator(result) or inspect.isasyncgen(result)
+
+
+async def _anext(pieces: Any, end: object) -> Any:
+    try:
+        return await pieces.__anext__()
+    except StopAsyncIteration:
+        return end
+
+
 def _say(message: str) -> None:
     print(f"hotfn.fdk: {message}", file=sys.stderr, flush=True)
 
@@ -112,6 +124,9 @@ class Runner:
             text = f"function failed: {type(exc).__name__}: {exc}"[:1000]
             await exchange.respond(502, [_ERROR_TYPE], server.error_body(text))
             return
+        if _is_stream(result):
+            await self._stream(exchange, ctx, result, deadline)
+            return
         try:
             reply_headers, payload = render(result)
         except (TypeError, ValueError) as exc:
@@ -119,6 +134,54 @@ class Runner:
             await exchange.respond(502, [_ERROR_TYPE], server.error_body(str(exc)))
             return
         await exchange.respond(200, reply_headers, payload)
+
+    async def _stream(
+        self, exchange: Exchange, ctx: Context, pieces: Any, deadline: float | None
+    ) -> None:
+        """A generator's pieces (bytes or str) as a streamed 200: each is sent as the
+        handler yields it. The status is committed at the first piece, so a failure
+        (or the deadline) later aborts the response: the agent cuts the call."""
+        is_async = hasattr(pieces, "__anext__")
+        end = object()
+
+        def next_piece() -> Any:  # in a handler thread: the handler's code may block
+            return next(pieces, end)
+
+        started = False
+        try:
+            while True:
+                step: asyncio.Future[Any]
+                if is_async:
+                    step = asyncio.ensure_future(_anext(pieces, end))
+                else:
+                    step = asyncio.wrap_future(self._executor.submit(next_piece))
+                piece = await self._within(step, deadline)
+                if piece is end:
+                    break
+                data = piece.encode("utf-8") if isinstance(piece, str) else bytes(piece)
+                if not started:
+                    headers, _ = render(b"")
+                    await exchange.start_stream(200, headers)
+                    started = True
+                await exchange.write(data)
+        except (_DeadlinePassed, Exception) as exc:
+            what = "passed its deadline" if isinstance(exc, _DeadlinePassed) else "failed"
+            _say(f"call {ctx.call_id} {what} while streaming its answer")
+            if not isinstance(exc, _DeadlinePassed):
+                print_user_traceback(exc)
+            if started:
+                exchange.abort()
+                return
+            status = 504 if isinstance(exc, _DeadlinePassed) else 502
+            text = "function timed out (deadline passed)" if status == 504 else (
+                f"function failed: {type(exc).__name__}: {exc}"[:1000])  # fmt: skip
+            await exchange.respond(status, [_ERROR_TYPE], server.error_body(text))
+            return
+        if not started:
+            headers, _ = render(b"")
+            await exchange.respond(200, headers, b"")
+            return
+        await exchange.end_stream()
 
     async def _run(self, ctx: Context, data: bytes, deadline: float | None) -> Any:
         if deadline is not None and deadline <= time.time():

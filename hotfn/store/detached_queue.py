@@ -271,33 +271,40 @@ class DetachedQueue:
                     .order_by("first")
                 )
             ).all()
+            until = at + timedelta(seconds=lease_s)
             for head in heads:
                 take = min(per_fn - busy.get(head.fn_id, 0), free - len(claimed))
                 if take <= 0:
                     continue
-                query = (
-                    sa.select(qc)
+                oldest = (
+                    sa.select(qc.c.id)
                     .where(qc.c.fn_id == head.fn_id, _ready(at))
                     .order_by(qc.c.id)
                     .limit(take)
                 )
                 if self.db.is_postgres:
-                    query = query.with_for_update(skip_locked=True)
-                claimed += [_call(r) for r in (await conn.execute(query)).all()]
-                if len(claimed) >= free:
-                    break
-            if claimed:
-                until = at + timedelta(seconds=lease_s)
-                await conn.execute(
+                    # Locked first, in a statement of its own: rows another server is
+                    # claiming are skipped, and a LIMIT subquery inside the UPDATE
+                    # could be rescanned (and lock other rows) by some plans.
+                    locked = oldest.with_for_update(skip_locked=True)
+                    ids = list((await conn.execute(locked)).scalars())
+                    if not ids:
+                        continue
+                    pick = qc.c.id.in_(ids)
+                else:  # one writer: the UPDATE picks them itself
+                    pick = qc.c.id.in_(oldest.scalar_subquery())
+                rows = await conn.execute(
                     qc.update()
-                    .where(qc.c.id.in_([c.id for c in claimed]))
+                    .where(pick)
                     .values(
                         status="running", attempts=qc.c.attempts + 1, lease_owner=owner,
                         lease_until=until, started_at=at,
                     )
+                    .returning(*qc.c)
                 )  # fmt: skip
-        for c in claimed:
-            c.status, c.attempts, c.lease_owner, c.started_at = "running", c.attempts + 1, owner, at
+                claimed += sorted((_call(r) for r in rows.all()), key=lambda c: c.id)
+                if len(claimed) >= free:
+                    break
         return claimed
 
     async def renew(self, owner: str, ids: Sequence[str], lease_s: float) -> None:

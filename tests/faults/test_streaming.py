@@ -63,6 +63,20 @@ def default_image() -> str:
     )
 
 
+def fdk_image() -> str:
+    """This checkout's Python FDK with a generator handler (functions/fdk_stream.py)."""
+    return build_image(
+        "hotfn-test/stream-fdk:1",
+        f"FROM {BASE_IMAGE}\n"
+        "COPY hotfn /opt/hotfn/hotfn\n"
+        "COPY func.py /function/func.py\n"
+        "ENV PYTHONPATH=/opt/hotfn PYTHONDONTWRITEBYTECODE=1\n"
+        'ENTRYPOINT ["python3", "-m", "hotfn.fdk", "/function/func.py:handler"]\n',
+        {"hotfn/__init__.py": ROOT / "hotfn" / "__init__.py", "hotfn/fdk": ROOT / "hotfn" / "fdk",
+         "func.py": HERE / "functions" / "fdk_stream.py"},
+    )  # fmt: skip
+
+
 def rss_mb(d: Deployed) -> float:
     assert d.server.proc is not None
     for line in Path(f"/proc/{d.server.proc.pid}/status").read_text().splitlines():
@@ -125,7 +139,8 @@ def no_containers_left(fn: Obj) -> bool:
 @pytest.fixture
 def server(deploy: DeployFactory) -> Iterator[Deployed]:
     hotwrap_image(), default_image()
-    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3")
+    # Socket dirs bounded as in production (these servers are stopped cleanly).
+    yield deploy(HOTFN_CLIENT_IDLE_TIMEOUT="5", HOTFN_DRAIN_TIMEOUT="3", HOTFN_IOFS_TMPFS="1")
 
 
 @pytest.mark.parametrize("kind", ["default", "hotwrap", "fdk"])
@@ -165,10 +180,14 @@ def test_endless_output_ends_at_its_limit_or_timeout_in_bounded_memory(
 
 
 @pytest.mark.parametrize("via", ["invoke", "trigger"])
-@pytest.mark.parametrize("fmt", ["default", "http-stream"])
-def test_each_line_arrives_before_the_next_is_written(server: Deployed, via: str, fmt: str) -> None:
+@pytest.mark.parametrize("kind", ["default", "hotwrap", "fdk"])
+def test_each_line_arrives_before_the_next_is_written(
+    server: Deployed, via: str, kind: str
+) -> None:
     d = server
-    fn = make_fn(d, default_image() if fmt == "default" else hotwrap_image(), fmt, timeout=30)
+    images = {"default": default_image, "hotwrap": hotwrap_image, "fdk": fdk_image}
+    fmt = "default" if kind == "default" else "http-stream"
+    fn = make_fn(d, images[kind](), fmt, timeout=30)
     path = f"/invoke/{fn['id']}" if via == "invoke" else trigger(d, fn)
     arrived: list[tuple[float, bytes]] = []
     conn = http.client.HTTPConnection("127.0.0.1", d.server.port, timeout=30)

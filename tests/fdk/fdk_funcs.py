@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from hotfn import fdk
@@ -103,3 +104,20 @@ def two_args_missing(ctx: fdk.Context) -> bytes:
 
 if __name__ == "__main__":
     fdk.handle(echo)
+
+
+def lines(ctx: fdk.Context, data: bytes) -> Iterator[bytes | str]:
+    """A generator: its pieces are streamed (the body says how many lines)."""
+    for i in range(int(data or b"3")):
+        yield f"line {i}\n"
+
+
+async def lines_async(ctx: fdk.Context, data: bytes) -> AsyncIterator[bytes]:
+    for i in range(int(data or b"3")):
+        await asyncio.sleep(0)
+        yield b"line %d\n" % i
+
+
+def lines_then_boom(ctx: fdk.Context, data: bytes) -> Iterator[bytes]:
+    yield b"first\n"
+    raise RuntimeError("after the first line")

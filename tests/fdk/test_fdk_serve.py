@@ -380,3 +380,23 @@ def test_connections_are_independent_sockets(start_fdk: StartFdk) -> None:
     raw.close()  # connect and leave at once: nothing to serve
     with fn.client() as client:
         assert client.call(b"z").body == b"z"
+
+
+@pytest.mark.parametrize("name", ["lines", "lines_async"])
+def test_a_generator_streams_its_pieces_chunked(start_fdk: StartFdk, name: str) -> None:
+    fn = start_fdk(name)
+    with fn.client() as client:
+        reply = client.call(b"5")
+        assert reply.status == 200
+        assert reply.body == b"".join(b"line %d\n" % i for i in range(5))
+        assert reply.headers.get("Transfer-Encoding") == "chunked"
+        assert reply.headers["Fn-Http-Status"] == "200"
+        assert client.call(b"0").body == b""  # nothing yielded: an empty 200
+        assert client.call(b"1").body == b"line 0\n"  # and the connection is kept
+
+
+def test_a_generator_failing_after_its_first_piece_aborts(start_fdk: StartFdk) -> None:
+    fn = start_fdk("lines_then_boom")
+    # The 200 was already sent: the response is cut, never a complete-looking one.
+    with fn.client() as client, pytest.raises(ConnectionClosed):
+        client.call(b"")
