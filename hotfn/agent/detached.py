@@ -70,6 +70,7 @@ class Dispatcher:
         self._accepting = False
         self._last_prune = 0.0
         self._last_housekeeping = 0.0
+        self._drained = False  # the last claim found nothing ready
         queue.subscribe(self.wake)
 
     # -- enqueue ------------------------------------------------------------------
@@ -86,12 +87,35 @@ class Dispatcher:
             url=req.url, headers=req.headers, body=req.body, max_response=req.max_response,
             created_at=created, expires_at=created + timedelta(seconds=max_age),
         )  # fmt: skip
+        # An idle server stores the call already claimed by itself and runs it at
+        # once: no claim transaction between the 202 and the start.
+        direct = self._can_run_now(call.fn_id)
+        if direct:
+            call.status, call.attempts, call.started_at = "running", 1, created
+            call.lease_owner = self.settings.instance
+            call.lease_until = created + timedelta(seconds=self.settings.detached_lease_s)
+            self._busy[call.fn_id] = self._busy.get(call.fn_id, 0) + 1  # the slot is taken
         try:
             await self.queue.enqueue(call)
-        except TooBusy:
-            REJECTED.inc()
+        except BaseException as exc:
+            if direct:
+                self._release(call)
+            if isinstance(exc, TooBusy):
+                REJECTED.inc()
             raise
         ENQUEUED.labels(target.fn.id).inc()
+        if direct:
+            self._spawn(call)
+
+    def _can_run_now(self, fn_id: str) -> bool:
+        """Nothing was ready at the last claim, and the fn has a free slot here."""
+        return (
+            self._accepting
+            and self._drained
+            and fn_id not in self._waiting
+            and self._busy.get(fn_id, 0) < self.per_fn
+            and len(self._running) < self.settings.detached_max_running
+        )
 
     async def redrive(self, target: Target, call_id: str) -> QueuedCall:
         """Run a failed call again, with a fresh set of attempts and max age."""
@@ -177,14 +201,18 @@ class Dispatcher:
             claimed = await self.queue.claim(
                 self.settings.instance, free, ahead, busy, self.settings.detached_lease_s
             )
+            self._drained = not claimed
             for call in claimed:
                 self._waiting.setdefault(call.fn_id, set()).add(call.id)
                 self._busy[call.fn_id] = self._busy.get(call.fn_id, 0) + 1
-                task = asyncio.create_task(self._run(call))
-                self._running[call.id] = task
-                task.add_done_callback(functools.partial(self._ended, call))
+                self._spawn(call)
             if len(claimed) < free:
                 return
+
+    def _spawn(self, call: QueuedCall) -> None:
+        task = asyncio.create_task(self._run(call))
+        self._running[call.id] = task
+        task.add_done_callback(functools.partial(self._ended, call))
 
     def _unwait(self, call: QueuedCall) -> None:
         """``call`` got its running slot, or ended without one."""
@@ -199,6 +227,9 @@ class Dispatcher:
     def _ended(self, call: QueuedCall, _task: asyncio.Task[None]) -> None:
         self._running.pop(call.id, None)
         self._unwait(call)
+        self._release(call)
+
+    def _release(self, call: QueuedCall) -> None:
         left = self._busy.get(call.fn_id, 1) - 1
         if left:
             self._busy[call.fn_id] = left

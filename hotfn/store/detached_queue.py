@@ -124,6 +124,8 @@ def _row(call: QueuedCall) -> dict[str, Any]:
         "headers": json.dumps([list(h) for h in call.headers]), "body": call.body,
         "max_response": call.max_response, "created_at": call.created_at,
         "run_at": call.run_at or call.created_at, "expires_at": call.expires_at,
+        "lease_owner": call.lease_owner, "lease_until": call.lease_until,
+        "started_at": call.started_at,
     }  # fmt: skip
 
 
