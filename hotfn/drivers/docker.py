@@ -183,8 +183,15 @@ class DockerDriver:
             "Labels": {LABEL_MANAGED: "1", LABEL_KIND: "export"},
         }
         name = f"hotfn-export-{os.urandom(6).hex()}"
-        with engine_errors(f"create a container of {image}", image=image):
-            container = await self._client().containers.create(config, name=name)
+        try:
+            with engine_errors(f"create a container of {image}", image=image):
+                container = await self._client().containers.create(config, name=name)
+        except BaseException:
+            # Cancelled (or timed out) while the engine was creating it, it may exist
+            # without our knowing its id: it has no instance label for the sweeps at
+            # start and shutdown to find, so remove it by name now.
+            await self._remove_now(name)
+            raise
         try:
             with engine_errors(f"copy {path} out of image {image}"):
                 async with asyncio.timeout(self.request_timeout):
