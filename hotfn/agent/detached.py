@@ -160,8 +160,12 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancel that arrives as the wait ends, and this loop would then never
+            # stop (a shutdown hung on it).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.settings.detached_poll_s)
+                async with asyncio.timeout(self.settings.detached_poll_s):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             try:
                 await self._fill()

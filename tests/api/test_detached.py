@@ -260,3 +260,15 @@ async def test_default_format_fn_sees_call_id_and_attempt_in_its_environment(
     specs = app_state.runtime.agent.driver.inner.default_format_specs
     seen = [(s.env["FN_CALL_ID"], s.env["FN_ATTEMPT"]) for s in specs]
     assert seen == [(call_id, "1"), (call_id, "2")]
+
+
+async def test_a_server_stopped_right_after_start_stops(tmp_path: Path) -> None:
+    # The dispatcher is woken at start; a stop that lands as that wait ends once had
+    # its cancel swallowed by wait_for (Python 3.11), and the shutdown hung forever.
+    # 30 s is a hang guard, not a timing: a stop takes milliseconds.
+    async def start_and_stop() -> None:
+        async with in_process_client(tmp_path) as client:
+            assert (await client.get("/ui/session")).status_code == 200
+
+    for _ in range(3):
+        await asyncio.wait_for(start_and_stop(), 30)
