@@ -76,7 +76,8 @@ def scan_headers(raw: RawHeaders, settings: Settings) -> tuple[Headers, int]:
     return out, length
 
 
-def _too_large(size: str, limit: int) -> PayloadTooLarge:
+def too_large(size: str, limit: int) -> PayloadTooLarge:
+    """The 413 for a request body of ``size`` over the fn's ``limit``."""
     return PayloadTooLarge(
         f"request body is {size} bytes, over this fn's limit of {limit} bytes; raise it "
         f"with the annotation {ANNOTATION_MAX_BODY}"
@@ -90,14 +91,14 @@ async def read_body(receive: Receive, declared: int, limit: int) -> bytes:
     ``ClientDisconnect`` if the client goes away meanwhile.
     """
     if declared > limit:
-        raise _too_large(str(declared), limit)
+        raise too_large(str(declared), limit)
     message = await receive()
     if message["type"] != "http.request":
         raise ClientDisconnect()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):  # the usual case: one message
         if len(body) > limit:
-            raise _too_large(str(len(body)), limit)
+            raise too_large(str(len(body)), limit)
         return body
     chunks = [body]
     size = len(body)
@@ -108,7 +109,7 @@ async def read_body(receive: Receive, declared: int, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(f"more than {limit}", limit)
+            raise too_large(f"more than {limit}", limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

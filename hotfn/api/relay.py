@@ -27,30 +27,29 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from hotfn.agent.httpstream import RawHeaders
+from hotfn.api.limits import too_large
 from hotfn.body import BodyStream, StreamClosed
-from hotfn.errors import ClientGone, HotfnError, PayloadTooLarge, RequestTimeout
+from hotfn.errors import ClientGone, HotfnError, RequestTimeout
 
 log = logging.getLogger("hotfn")
 
 PREFIX_MAX = 64 * 1024  # request bytes read before a container is taken
 
 
-def too_large(size: str, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"request body is {size} bytes, over this fn's limit of {limit} bytes; raise it "
-        "with the annotation hotfn.io/max-body-bytes"
-    )
-
-
-async def _receive(receive: Receive, idle_s: float) -> Message:
+async def _within(receive: Receive, idle_s: float) -> Message:
+    """The next message, or ``RequestTimeout`` if none comes within ``idle_s``."""
     try:
         async with asyncio.timeout(idle_s):
-            message = await receive()
+            return await receive()
     except TimeoutError:
         raise RequestTimeout(
             f"the request body stalled: nothing arrived for {idle_s:g} s "
             "(HOTFN_CLIENT_IDLE_TIMEOUT)"
         ) from None
+
+
+async def _receive(receive: Receive, idle_s: float) -> Message:
+    message = await _within(receive, idle_s)
     if message["type"] != "http.request":
         raise ClientGone("the client went away while sending its body")
     return message
@@ -61,14 +60,7 @@ def idle_bounded(receive: Receive, idle_s: float) -> Receive:
     readers of a whole body (a detached call's)."""
 
     async def bounded() -> Message:
-        try:
-            async with asyncio.timeout(idle_s):
-                return await receive()
-        except TimeoutError:
-            raise RequestTimeout(
-                f"the request body stalled: nothing arrived for {idle_s:g} s "
-                "(HOTFN_CLIENT_IDLE_TIMEOUT)"
-            ) from None
+        return await _within(receive, idle_s)
 
     return bounded
 
