@@ -132,6 +132,7 @@ class Fleet:
         self.ctx.spawn(c.remove())
 
     def ready_count(self) -> int:
+        """Containers started and able to take calls (idle or busy)."""
         return sum(1 for c in self.containers if c.state in ("idle", "busy"))
 
     def counts(self) -> dict[str, int]:

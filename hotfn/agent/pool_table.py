@@ -64,11 +64,11 @@ class PoolTable:
             pass
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            ready = sum(1 for c in pool.containers if c.state in ("idle", "busy"))
+            ready = pool.fleet.ready_count()
             if ready >= count or (not pool.starting and ready < count):
                 return ready
             await asyncio.sleep(0.01)
-        return sum(1 for c in pool.containers if c.state in ("idle", "busy"))
+        return pool.fleet.ready_count()
 
     def all(self) -> list[HotPool]:
         return [*self._pools.values(), *self._draining]
