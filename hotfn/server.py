@@ -26,6 +26,7 @@ from hotfn.api.app import create_app
 from hotfn.config import Settings
 from hotfn.drivers.base import Driver
 from hotfn.errors import HotfnError, NotFound
+from hotfn.open_files import raise_open_files_limit
 from hotfn.server_state import Runtime
 from hotfn.store import Store
 from hotfn.store.cache import ConfigCache
@@ -109,6 +110,9 @@ def serve(settings: Settings) -> None:
     settings.check_exposure()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.resolve()
+    before, now = raise_open_files_limit()  # one descriptor per client connection
+    if now != before:
+        log.info("open files: soft limit raised from %d to %d", before, now)
     app = build_app(settings)
     config = uvicorn.Config(
         app,
