@@ -99,8 +99,24 @@ class Front:
         self.proc.wait(10)
 
 
-def start_trivial(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(HERE / "trivial_upstream.py"), str(port)])
+async def baseline(
+    binary: str, raw: bytes, args: argparse.Namespace, delay_ms: float
+) -> tuple[list[float], list[float]]:
+    """nginx over bench/trivial_upstream.py: (straight ms, per-block-pair diffs)."""
+    port = free_port()
+    cmd = [sys.executable, str(HERE / "trivial_upstream.py"), str(port), str(delay_ms)]
+    trivial = await asyncio.create_subprocess_exec(*cmd)
+    front: Front | None = None
+    try:
+        await asyncio.to_thread(wait_until_answers, f"http://127.0.0.1:{port}", 10)
+        front = Front(binary, [port])
+        _, direct, diffs = await paired(front.port, port, raw, args)
+    finally:
+        if front is not None:
+            front.stop()
+        trivial.terminate()
+        await trivial.wait()
+    return direct, diffs
 
 
 async def tcp_warm(port: int, raw: bytes) -> None:
@@ -217,20 +233,10 @@ async def main(args: argparse.Namespace) -> None:
         # 1. nginx's added latency: fn 0 through a one-node nginx and straight at it.
         await tcp_warm(fronts[1].port, raws[0])  # starts and warms the container
         via, direct, diffs = await paired(fronts[1].port, nodes[0].port, raws[0], args)
-        # ... and the same over an upstream that does nothing: what one more hop
-        # costs on this machine, whatever the upstream.
-        base_port = free_port()
-        trivial = start_trivial(base_port)
-        base_front: Front | None = None
-        try:
-            wait_until_answers(f"http://127.0.0.1:{base_port}", 10)
-            base_front = Front(binary, [base_port])
-            *_, base_diffs = await paired(base_front.port, base_port, raws[0], args)
-        finally:
-            if base_front is not None:
-                base_front.stop()
-            trivial.terminate()
-            trivial.wait(10)
+        # ... and the same over an upstream that does nothing, answering at once and
+        # after a timer as if it ran a call: what one more hop costs on this
+        # machine, whatever the upstream.
+        baselines = {d: await baseline(binary, raws[0], args, d) for d in (0.0, args.delay_ms)}
 
         # 3. nginx's own instructions per call, by difference of two runs.
         ir_per_call = 0.0
@@ -271,10 +277,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  nginx adds         median {med_via - med_direct:.3f}  (goal <= 0.1)")
     print(f"  nginx adds, per block pair: median {statistics.median(diffs):.3f}  quartiles "
           f"{pct(diffs, 0.25):.3f} .. {pct(diffs, 0.75):.3f}  ({len(diffs)} pairs)")  # fmt: skip
-    print(f"  nginx over an upstream that does nothing (bench/trivial_upstream.py), per "
-          f"block pair: median {statistics.median(base_diffs):.3f}  quartiles "
-          f"{pct(base_diffs, 0.25):.3f} .. {pct(base_diffs, 0.75):.3f}: one more hop's "
-          "cost on this machine")  # fmt: skip
+    print("  nginx over an upstream that does nothing (bench/trivial_upstream.py): one "
+          "more hop's cost on this machine")  # fmt: skip
+    for delay, (base_direct, base_diffs) in baselines.items():
+        straight = statistics.median(base_direct)
+        print(f"    answering after {delay:g} ms (straight: median {straight:.3f}): nginx adds "
+              f"{statistics.median(base_diffs):.3f}  quartiles {pct(base_diffs, 0.25):.3f} "
+              f".. {pct(base_diffs, 0.75):.3f}")  # fmt: skip
     print(f"throughput through nginx, {args.callers} callers over {len(raws)} fns (req/s), "
           f"medians of {args.rounds} alternated rounds; CPU per call (us)")  # fmt: skip
     for n in (1, 2, 3):
@@ -291,6 +300,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput level")
     parser.add_argument("--calls", type=int, default=2000, help="sequential latency calls")
     parser.add_argument("--blocks", type=int, default=20, help="alternated latency blocks")
+    parser.add_argument("--delay-ms", type=float, default=0.8, help="the baseline's timer")
     parser.add_argument("--callers", type=int, default=16, help="concurrent connections")
     parser.add_argument("--fns", type=int, default=12, help="fns the load is spread over")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds")
