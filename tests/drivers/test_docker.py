@@ -28,6 +28,7 @@ from hotfn.drivers.base import (
     Hardening,
 )
 from hotfn.drivers.docker import DockerDriver
+from hotfn.drivers.docker_bounds import EngineBounds
 from hotfn.drivers.docker_mapping import container_config
 from hotfn.errors import ContainerInitFailed, EngineUnavailable, ImageNotFound, NotFound
 from tests.docker_support import (
@@ -170,10 +171,10 @@ async def test_engine_that_never_answers_is_engine_unavailable(tmp_path: Path) -
 
     sock = str(tmp_path / "hung.sock")
     server = await asyncio.start_unix_server(accept_and_hang, sock)
-    drv = DockerDriver(socket_path=sock, request_timeout=0.3)
+    drv = DockerDriver(socket_path=sock, bounds=EngineBounds().scaled(0.06))
     try:
         t0 = time.monotonic()
-        with pytest.raises(EngineUnavailable, match="did not answer in time"):
+        with pytest.raises(EngineUnavailable, match=r"did not answer a ping within 0\.3 s"):
             await drv.ping()
         with pytest.raises(EngineUnavailable):
             await drv.update_memory("abc", 64)
