@@ -208,12 +208,14 @@ class DockerDriver:
             for h in reversed(steps)
         ]
 
-    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+    async def export_dir(
+        self, image: str, path: str, dest: Path, labels: Mapping[str, str] | None = None
+    ) -> None:
         # Never started: the entrypoint only has to be valid JSON for create.
         config: dict[str, Any] = {
             "Image": image,
             "Entrypoint": ["/nonexistent"],
-            "Labels": {LABEL_MANAGED: "1", LABEL_KIND: "export"},
+            "Labels": {**(labels or {}), LABEL_MANAGED: "1", LABEL_KIND: "export"},
         }
         name = f"hotfn-export-{os.urandom(6).hex()}"
         try:
@@ -222,8 +224,8 @@ class DockerDriver:
                 container = await self._client().containers.create(config, name=name)
         except BaseException:
             # Cancelled (or timed out) while the engine was creating it, it may exist
-            # without our knowing its id: it has no instance label for the sweeps at
-            # start and shutdown to find, so remove it by name now.
+            # without our knowing its id: remove it by name now rather than leave it
+            # to the sweeps at start and shutdown (which find it by ``labels``).
             await self._remove_now(name)
             raise
         try:

@@ -508,3 +508,29 @@ async def test_labels_list_and_remove_leftovers(
     assert await driver.remove_labelled(mine) == 3
     assert await driver.list_labelled(mine) == []
     assert not any(exists(i) for i in ids)
+
+
+@docker_only
+async def test_an_export_carries_the_labels_given_and_is_removed_when_cancelled(
+    driver: DockerDriver, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server killed mid-export leaves the export's container behind: its labels
+    # (the instance's) are how the next start's sweep finds it.
+    reading = asyncio.Event()
+
+    async def stalled_read(*args: object) -> bytes:
+        reading.set()
+        await asyncio.sleep(3600)
+        return b""
+
+    monkeypatch.setattr("hotfn.drivers.docker.read_archive", stalled_read)
+    labels = {TEST_LABEL: engine, LABEL_INSTANCE: f"export-{secrets.token_hex(3)}"}
+    export = asyncio.create_task(driver.export_dir(BASE_IMAGE, "/etc", tmp_path / "o", labels))
+    await asyncio.wait_for(reading.wait(), 30)
+    found = containers_with({LABEL_INSTANCE: labels[LABEL_INSTANCE]})
+    assert len(found) == 1
+    assert inspect(found[0])["Config"]["Labels"][LABEL_KIND] == "export"
+    export.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await export
+    assert not containers_with({LABEL_INSTANCE: labels[LABEL_INSTANCE]})
