@@ -135,6 +135,7 @@ class Level:
     p50: float
     p99: float
     cpu_us: float
+    sys_us: float  # of which the kernel's (idle not subtracted)
 
 
 async def latencies(conn: Conn, raw: bytes, n: int, out: list[float] | None = None) -> list[float]:
@@ -180,10 +181,12 @@ async def idle_cpu_rate(server: BenchServer, seconds: float = 2.0) -> float:
 
 async def level(server: BenchServer, case: Case, callers: int, calls: int, idle: float) -> Level:
     await load(server.port, case.raw, callers, 200)  # warm-up (containers started)
-    c0 = server.cpu_s()
+    u0, s0 = server.cpu_times()
     elapsed, lat = await load(server.port, case.raw, callers, calls)
-    cpu = server.cpu_s() - c0 - idle * elapsed
-    return Level(calls / elapsed, pct(lat, 0.5), pct(lat, 0.99), cpu / calls * 1e6)
+    u1, s1 = server.cpu_times()
+    cpu = (u1 - u0) + (s1 - s0) - idle * elapsed
+    sys_us = (s1 - s0) / calls * 1e6
+    return Level(calls / elapsed, pct(lat, 0.5), pct(lat, 0.99), cpu / calls * 1e6, sys_us)
 
 
 def direct_request(path_kind: str) -> bytes:
@@ -240,7 +243,7 @@ async def hot(server: BenchServer, cases: list[tuple[str, str, Case]], args: arg
             case.levels[callers] = await level(server, case, callers, args.calls, idle)
             lv = case.levels[callers]
             print(f"  {case.label:<18} c={callers:<2} {lv.rate:6.0f} req/s  "
-                  f"cpu {lv.cpu_us:5.0f} µs/call", flush=True)  # fmt: skip
+                  f"cpu {lv.cpu_us:5.0f} µs/call ({lv.sys_us:.0f} kernel)", flush=True)  # fmt: skip
 
 
 # -- callgrind -------------------------------------------------------------------------
@@ -360,8 +363,8 @@ def report(cases: list[Case]) -> None:
               f"overhead {med_via - med_direct:.3f}")  # fmt: skip
     print("concurrent callers: req/s, p50 / p99 ms, server CPU µs per call (goal 100)")
     for c in cases:
-        parts = [f"c={n}: {lv.rate:.0f} req/s {lv.p50:.2f}/{lv.p99:.2f} ms {lv.cpu_us:.0f} µs"
-                 for n, lv in c.levels.items()]  # fmt: skip
+        parts = [f"c={n}: {lv.rate:.0f} req/s {lv.p50:.2f}/{lv.p99:.2f} ms {lv.cpu_us:.0f} µs "
+                 f"({lv.sys_us:.0f} kernel)" for n, lv in c.levels.items()]  # fmt: skip
         print(f"  {c.label:<18} " + " | ".join(parts))
         if 4 in c.levels and 16 in c.levels:
             l4, l16 = c.levels[4], c.levels[16]

@@ -8,7 +8,9 @@ and measures, in one run:
 
 1. nginx's added latency per hot call: the same echo fn called straight at its
    node and through nginx, alternating blocks of sequential calls; the difference
-   of the medians (goal <= 0.1 ms p50);
+   of the medians, overall and per block pair (goal <= 0.1 ms p50); and the same
+   for nginx in front of an upstream that does nothing (bench/trivial_upstream.py),
+   the least one more hop costs on this machine;
 2. requests/s of the cheapest hot fn (hotfn's FDK echo) through nginx routing to
    1, 2 and 3 nodes (one nginx config each, alternated over ``--rounds``), with
    ``--fns`` fns so that the hash spreads them, and the CPU each part spent per call
@@ -34,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_agent import echo_image, latencies, pct  # noqa: E402  (beside this script)
@@ -80,10 +83,10 @@ def all_containers(nodes: list[BenchServer]) -> list[str]:
 class Front:
     """An nginx in front of some of the nodes."""
 
-    def __init__(self, binary: str, nodes: list[BenchServer]) -> None:
+    def __init__(self, binary: str, nodes: list[BenchServer] | list[int]) -> None:
         self.port = free_port()
         self.nginx = Nginx(Path(tempfile.mkdtemp(prefix="hotfn-bench-nginx-")), binary)
-        addrs = tuple(f"127.0.0.1:{n.port}" for n in nodes)
+        addrs = tuple(f"127.0.0.1:{n if isinstance(n, int) else n.port}" for n in nodes)
         self.nginx.write(Routing(listen=f"127.0.0.1:{self.port}", nodes=addrs))
         self.proc = self.nginx.foreground()
         wait_until_answers(f"http://127.0.0.1:{self.port}", 10)
@@ -94,6 +97,55 @@ class Front:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+async def baseline(
+    binary: str, raw: bytes, args: argparse.Namespace, delay_ms: float
+) -> tuple[list[float], list[float]]:
+    """nginx over bench/trivial_upstream.py: (straight ms, per-block-pair diffs)."""
+    port = free_port()
+    cmd = [sys.executable, str(HERE / "trivial_upstream.py"), str(port), str(delay_ms)]
+    trivial = await asyncio.create_subprocess_exec(*cmd)
+    front: Front | None = None
+    try:
+        await asyncio.to_thread(wait_until_answers, f"http://127.0.0.1:{port}", 10)
+        front = Front(binary, [port])
+        _, direct, diffs = await paired(front.port, port, raw, args)
+    finally:
+        if front is not None:
+            front.stop()
+        trivial.terminate()
+        await trivial.wait()
+    return direct, diffs
+
+
+async def tcp_warm(port: int, raw: bytes) -> None:
+    conn = await tcp_conn(port)
+    await latencies(conn, raw, 200)
+    conn.close()
+
+
+async def paired(
+    via_port: int, direct_port: int, raw: bytes, args: argparse.Namespace
+) -> tuple[list[float], list[float], list[float]]:
+    """Sequential calls through nginx and straight at the upstream, in alternating
+    blocks: (via ms, direct ms, one difference of medians per block pair). Pairing
+    blocks cancels the machine's drift between them (the other core's load)."""
+    via_conn, direct_conn = await tcp_conn(via_port), await tcp_conn(direct_port)
+    await latencies(direct_conn, raw, 50)
+    via: list[float] = []
+    direct: list[float] = []
+    diffs: list[float] = []
+    for i in range(args.blocks):
+        order = (via_conn, direct_conn) if i % 2 == 0 else (direct_conn, via_conn)
+        got = {id(conn): await latencies(conn, raw, args.calls // args.blocks) for conn in order}
+        a, b = got[id(via_conn)], got[id(direct_conn)]
+        via += a
+        direct += b
+        diffs.append(statistics.median(a) - statistics.median(b))
+    via_conn.close()
+    direct_conn.close()
+    return via, direct, diffs
 
 
 async def spread_load(
@@ -179,15 +231,12 @@ async def main(args: argparse.Namespace) -> None:
         fronts = {n: Front(binary, nodes[:n]) for n in (1, 2, 3)}
 
         # 1. nginx's added latency: fn 0 through a one-node nginx and straight at it.
-        via_conn = await tcp_conn(fronts[1].port)
-        direct_conn = await tcp_conn(nodes[0].port)
-        await latencies(via_conn, raws[0], 200)  # starts and warms the container
-        via, direct = [], []
-        for _ in range(10):
-            via += await latencies(via_conn, raws[0], args.calls // 10)
-            direct += await latencies(direct_conn, raws[0], args.calls // 10)
-        via_conn.close()
-        direct_conn.close()
+        await tcp_warm(fronts[1].port, raws[0])  # starts and warms the container
+        via, direct, diffs = await paired(fronts[1].port, nodes[0].port, raws[0], args)
+        # ... and the same over an upstream that does nothing, answering at once and
+        # after a timer as if it ran a call: what one more hop costs on this
+        # machine, whatever the upstream.
+        baselines = {d: await baseline(binary, raws[0], args, d) for d in (0.0, args.delay_ms)}
 
         # 3. nginx's own instructions per call, by difference of two runs.
         ir_per_call = 0.0
@@ -226,6 +275,15 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  through nginx      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
     print(f"  straight at node   median {med_direct:.3f}  p99 {pct(direct, 0.99):.3f}")
     print(f"  nginx adds         median {med_via - med_direct:.3f}  (goal <= 0.1)")
+    print(f"  nginx adds, per block pair: median {statistics.median(diffs):.3f}  quartiles "
+          f"{pct(diffs, 0.25):.3f} .. {pct(diffs, 0.75):.3f}  ({len(diffs)} pairs)")  # fmt: skip
+    print("  nginx over an upstream that does nothing (bench/trivial_upstream.py): one "
+          "more hop's cost on this machine")  # fmt: skip
+    for delay, (base_direct, base_diffs) in baselines.items():
+        straight = statistics.median(base_direct)
+        print(f"    answering after {delay:g} ms (straight: median {straight:.3f}): nginx adds "
+              f"{statistics.median(base_diffs):.3f}  quartiles {pct(base_diffs, 0.25):.3f} "
+              f".. {pct(base_diffs, 0.75):.3f}")  # fmt: skip
     print(f"throughput through nginx, {args.callers} callers over {len(raws)} fns (req/s), "
           f"medians of {args.rounds} alternated rounds; CPU per call (us)")  # fmt: skip
     for n in (1, 2, 3):
@@ -241,6 +299,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per throughput level")
     parser.add_argument("--calls", type=int, default=2000, help="sequential latency calls")
+    parser.add_argument("--blocks", type=int, default=20, help="alternated latency blocks")
+    parser.add_argument("--delay-ms", type=float, default=0.8, help="the baseline's timer")
     parser.add_argument("--callers", type=int, default=16, help="concurrent connections")
     parser.add_argument("--fns", type=int, default=12, help="fns the load is spread over")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds")

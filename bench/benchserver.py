@@ -75,8 +75,14 @@ class BenchServer:
 
     def cpu_s(self) -> float:
         """CPU time (user + system, all threads) the server process has used so far."""
+        return sum(self.cpu_times())
+
+    def cpu_times(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the server process so far: the system part is
+        the kernel's work for it (sockets, epoll, futexes)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def sockets(self) -> list[str]:
         """The hot containers' sockets (to call them directly, beside the server)."""

@@ -22,6 +22,17 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_positive(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise InvalidInput(f"{name} must be a number above 0, not {raw!r}")
+    return value
+
+
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = os.environ.get(name)
     if raw is None:
@@ -140,6 +151,10 @@ class Settings:
     # (too busy, draining, engine down: the call never reached a function) send
     # nginx to with X-Accel-Redirect, so it spills them to the next node. "" = off.
     spill_to: str = ""
+    # Every Docker Engine request has its own bound (drivers/docker_bounds.py:
+    # ping 5 s, create 30 s, start 60 s, kill 10 s, remove 20 s...); this scales
+    # them all, e.g. 3 for an engine on slow storage.
+    engine_timeout_scale: float = 1.0
 
     @property
     def database_url(self) -> str:
@@ -188,6 +203,7 @@ class Settings:
             detached_poll_s=_env_float("HOTFN_DETACHED_POLL", 1.0),
             detached_backoff_s=_env_float("HOTFN_DETACHED_BACKOFF", 1.0),
             spill_to=os.environ.get("HOTFN_SPILL_TO", ""),
+            engine_timeout_scale=_env_positive("HOTFN_ENGINE_TIMEOUT_SCALE", 1.0),
         )
         s.instance = os.environ.get("HOTFN_INSTANCE", "")
         for key, value in overrides.items():

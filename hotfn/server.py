@@ -38,10 +38,11 @@ from hotfn.types import ANNOTATION_PROVISIONED
 log = logging.getLogger("hotfn")
 
 
-def _default_driver() -> Driver:
+def _default_driver(settings: Settings) -> Driver:
     from hotfn.drivers.docker import DockerDriver
+    from hotfn.drivers.docker_bounds import EngineBounds
 
-    return DockerDriver()
+    return DockerDriver(bounds=EngineBounds().scaled(settings.engine_timeout_scale))
 
 
 def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
@@ -57,7 +58,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         cache = ConfigCache(store)
         calls = CallStore(db, settings)
         # Pull on demand: every start path of the agent gets a missing image pulled.
-        engine = driver or _default_driver()
+        engine = driver or _default_driver(settings)
         drv = PullingDriver(engine, puller_for(engine, settings))
         drv.attach(cache)  # credential names, prefetch of changed fns, image GC
         agent = Agent(drv, settings, calls)

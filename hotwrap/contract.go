@@ -114,6 +114,11 @@ func callValues(h http.Header) [][2]string {
 		{"FN_DEADLINE", joined(h, "Fn-Deadline")},
 		{"FN_CONTENT_TYPE", joined(h, "Content-Type")},
 	}
+	// A detached call's attempt (1 for the first), as the default format gives it:
+	// a command that retries on its own can tell a second run from the first.
+	if len(h.Values("Fn-Attempt")) > 0 {
+		values = append(values, [2]string{"FN_ATTEMPT", joined(h, "Fn-Attempt")})
+	}
 	if !isHTTP(h) {
 		return values
 	}

@@ -211,3 +211,15 @@ func TestOomKillField(t *testing.T) {
 		t.Fatal("only a SIGKILL with a readable counter can be an OOM kill")
 	}
 }
+
+func TestCallEnvironmentHasTheAttemptOfADetachedCall(t *testing.T) {
+	h := http.Header{}
+	h.Set("Fn-Call-Id", "c")
+	if _, ok := envMap(callEnvironment(nil, h, ""))["FN_ATTEMPT"]; ok {
+		t.Fatal("FN_ATTEMPT set for a call without Fn-Attempt")
+	}
+	h.Set("Fn-Attempt", "2")
+	if got := envMap(callEnvironment(nil, h, ""))["FN_ATTEMPT"]; got != "2" {
+		t.Fatalf("FN_ATTEMPT = %q, want 2", got)
+	}
+}

@@ -197,8 +197,10 @@ class PullingDriver:
     async def image_history(self, image: str) -> list[HistoryEntry]:
         return await self.inner.image_history(image)
 
-    async def export_dir(self, image: str, path: str, dest: Path) -> None:
-        await self.inner.export_dir(image, path, dest)
+    async def export_dir(
+        self, image: str, path: str, dest: Path, labels: Mapping[str, str] | None = None
+    ) -> None:
+        await self.inner.export_dir(image, path, dest, labels)
 
     async def close(self) -> None:
         for task in list(self._tasks):

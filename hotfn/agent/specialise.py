@@ -208,7 +208,7 @@ class Planner:
             return dest
         tmp = dest.with_name(dest.name + f".tmp{os.urandom(4).hex()}")
         try:
-            await self.ctx.driver.export_dir(image_id, CODE_DIR, tmp)
+            await self.ctx.driver.export_dir(image_id, CODE_DIR, tmp, self.ctx.labels)
             await asyncio.to_thread(_publish, tmp, dest)
         finally:
             await asyncio.to_thread(shutil.rmtree, tmp, True)

@@ -32,8 +32,8 @@ from hotfn.agent.httpstream import (
 from hotfn.api.auth import call_allowed
 from hotfn.api.drain import call_tasks
 from hotfn.api.errors import error_response, log
-from hotfn.api.limits import body_limit, read_detached_body, response_limit, scan_headers
-from hotfn.api.relay import RequestRest, StreamedResponse, idle_bounded, read_start
+from hotfn.api.limits import body_limit, response_limit, scan_headers
+from hotfn.api.relay import RequestRest, StreamedResponse, read_detached_body, read_start
 from hotfn.errors import HotfnError, ShuttingDown, Unauthorized
 from hotfn.server_state import Runtime
 from hotfn.types import Target
@@ -98,8 +98,7 @@ async def invoke_call(runtime: Runtime, scope: Scope, receive: Receive, fn_id: s
         idle_s = settings.client_idle_timeout
         rest: RequestRest | None = None
         if detached:  # stored whole before the 202, so bounded by the detached limit
-            receive = idle_bounded(receive, idle_s)
-            body = await read_detached_body(receive, length, limit, settings)
+            body = await read_detached_body(receive, length, limit, idle_s, settings)
         else:
             body, rest = await read_start(receive, length, limit, idle_s)
         # The URL is only sent to default-format functions (FN_REQUEST_URL); building

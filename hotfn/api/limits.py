@@ -17,9 +17,6 @@ No middleware: these run inside the call endpoints, a few microseconds per call.
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive
-
 from hotfn.agent.shared import int_setting
 from hotfn.config import Settings
 from hotfn.errors import HeadersTooLarge, PayloadTooLarge
@@ -82,51 +79,3 @@ def too_large(size: str, limit: int) -> PayloadTooLarge:
         f"request body is {size} bytes, over this fn's limit of {limit} bytes; raise it "
         f"with the annotation {ANNOTATION_MAX_BODY}"
     )
-
-
-async def read_body(receive: Receive, declared: int, limit: int) -> bytes:
-    """The request body, refusing (413) one over ``limit`` before holding it whole.
-
-    ``declared`` is the Content-Length (-1 if the body is chunked). Raises Starlette's
-    ``ClientDisconnect`` if the client goes away meanwhile.
-    """
-    if declared > limit:
-        raise too_large(str(declared), limit)
-    message = await receive()
-    if message["type"] != "http.request":
-        raise ClientDisconnect()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: one message
-        if len(body) > limit:
-            raise too_large(str(len(body)), limit)
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"more than {limit}", limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def read_detached_body(
-    receive: Receive, declared: int, limit: int, settings: Settings
-) -> bytes:
-    """A detached call's body: it is stored until the call runs, so it is bounded by
-    ``Settings.max_detached_body`` too (256 KiB, what Lambda allows for async events)."""
-    cap = settings.max_detached_body
-    if limit <= cap:
-        return await read_body(receive, declared, limit)
-    try:
-        return await read_body(receive, declared, cap)
-    except PayloadTooLarge:
-        raise PayloadTooLarge(
-            f"a detached call's body is at most {cap} bytes (HOTFN_MAX_DETACHED_BODY): it "
-            "is stored until the call runs; send a larger one as a sync call"
-        ) from None

@@ -29,7 +29,8 @@ from starlette.types import Message, Receive, Scope, Send
 from hotfn.agent.httpstream import RawHeaders
 from hotfn.api.limits import too_large
 from hotfn.body import BodyStream, StreamClosed
-from hotfn.errors import ClientGone, HotfnError, RequestTimeout
+from hotfn.config import Settings
+from hotfn.errors import ClientGone, HotfnError, PayloadTooLarge, RequestTimeout
 
 log = logging.getLogger("hotfn")
 
@@ -53,16 +54,6 @@ async def _receive(receive: Receive, idle_s: float) -> Message:
     if message["type"] != "http.request":
         raise ClientGone("the client went away while sending its body")
     return message
-
-
-def idle_bounded(receive: Receive, idle_s: float) -> Receive:
-    """``receive`` with each wait bounded by ``idle_s`` (``RequestTimeout``), for
-    readers of a whole body (a detached call's)."""
-
-    async def bounded() -> Message:
-        return await _within(receive, idle_s)
-
-    return bounded
 
 
 class RequestRest:
@@ -126,6 +117,30 @@ async def read_start(
         if not message.get("more_body", False):
             return b"".join(chunks), None
     return b"".join(chunks), RequestRest(receive, size, limit, idle_s)
+
+
+async def read_whole(receive: Receive, declared: int, limit: int, idle_s: float) -> bytes:
+    """The whole request body, bounded like :func:`read_start`'s."""
+    body, rest = await read_start(receive, declared, limit, idle_s)
+    return body if rest is None else body + await rest.read_all()
+
+
+async def read_detached_body(
+    receive: Receive, declared: int, limit: int, idle_s: float, settings: Settings
+) -> bytes:
+    """A detached call's body, read whole: it is stored until the call runs, so it is
+    bounded by ``Settings.max_detached_body`` too (256 KiB, what Lambda allows for
+    async events)."""
+    cap = settings.max_detached_body
+    if limit <= cap:
+        return await read_whole(receive, declared, limit, idle_s)
+    try:
+        return await read_whole(receive, declared, cap, idle_s)
+    except PayloadTooLarge:
+        raise PayloadTooLarge(
+            f"a detached call's body is at most {cap} bytes (HOTFN_MAX_DETACHED_BODY): it "
+            "is stored until the call runs; send a larger one as a sync call"
+        ) from None
 
 
 class StreamedResponse(Response):

@@ -135,15 +135,19 @@ def start(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings.from_env(
-        host=host,
-        port=port,
-        db_url=db,
-        data_dir=data_dir,
-        public_url=public_url,
-        token=token,
-        insecure=insecure or None,
-    )
+    try:
+        settings = Settings.from_env(
+            host=host,
+            port=port,
+            db_url=db,
+            data_dir=data_dir,
+            public_url=public_url,
+            token=token,
+            insecure=insecure or None,
+        )
+    except HotfnError as exc:  # a bad HOTFN_* value: one line, no traceback
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     if db and not db.startswith(("postgresql://", "postgres://", "sqlite://")):
         typer.echo(
             f"error: --db {db!r}: use postgresql://USER:PW@HOST/DB or sqlite:///PATH", err=True

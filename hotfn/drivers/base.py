@@ -288,10 +288,14 @@ class Driver(Protocol):
         """The build steps of a local image, oldest first (``ImageNotFound``)."""
         ...
 
-    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+    async def export_dir(
+        self, image: str, path: str, dest: Path, labels: Mapping[str, str] | None = None
+    ) -> None:
         """Copy directory ``path`` of ``image`` into the host directory ``dest``
         (created; its contents land directly in it). No container is started: the
-        files are read from a created, never-started container that is removed."""
+        files are read from a created, never-started container that is removed. It
+        carries ``labels``, so that if the server dies meanwhile, the sweep of its
+        instance at the next start finds it."""
         ...
 
     async def close(self) -> None:

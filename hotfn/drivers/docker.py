@@ -17,6 +17,10 @@ A cold run costs create + attach + start + feed + wait + remove. The slow part i
 ``start`` (runc); the driver keeps the rest off it: attach right after create,
 wait issued while output streams, no log files for cold containers (their output
 comes through the attach), and an exit-code-0 run skips the OOM inspect.
+
+Every request has its own bound (:class:`~hotfn.drivers.docker_bounds.EngineBounds`,
+applied by ``bounded``): an engine that stops answering is an ``EngineUnavailable``
+naming the request, never a hang.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import aiodocker
 import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
+from aiodocker.images import DockerImages
+from aiodocker.jsonstream import json_stream_stream
 
 from hotfn.body import Pipe, Reader
 from hotfn.drivers.base import (
@@ -60,6 +66,7 @@ from hotfn.drivers.docker_attach import (
     read_logs,
     request,
 )
+from hotfn.drivers.docker_bounds import EngineBounds, bounded
 from hotfn.drivers.docker_mapping import (
     container_config,
     default_socket,
@@ -73,41 +80,54 @@ from hotfn.errors import (
     ContainerInitFailed,
     HotfnError,
     ImageNotFound,
+    ImagePullFailed,
     NotFound,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
-# Bounds of the requests that cleanup depends on (a call's deadline, the shutdown):
-# an engine that does not answer them in time is an error of its own, never a hang.
-KILL_BOUND_S, REMOVE_BOUND_S = 10.0, 20.0
 OOM_SETTLE_TRIES, OOM_SETTLE_S = 10, 0.03  # see DockerDriver._exited
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
+
+
+class _ClosingImages(DockerImages):
+    """aiodocker's images API, but a pull stream given up on (cancelled, stalled
+    past ``pull_idle``) closes its response: aiodocker's leaves the connection for
+    the garbage collector (a ResourceWarning, and a socket held until then)."""
+
+    async def _handle_stream(self, cm: Any) -> AsyncGenerator[Any, None]:
+        async with cm as response:
+            try:
+                async for item in json_stream_stream(response):
+                    yield item
+            finally:
+                response.close()
 
 
 class DockerDriver:
     """The real engine. Create it anywhere; it connects on first use (in a loop).
 
     ``socket_path``: the engine's unix socket (default: ``$DOCKER_HOST`` if it is a
-    ``unix://`` URL, else ``/var/run/docker.sock``). ``request_timeout``: seconds an
-    ordinary request (not wait/attach/logs) may take before the engine is declared
-    unavailable.
+    ``unix://`` URL, else ``/var/run/docker.sock``). ``bounds``: how long each kind
+    of request may take before the engine is declared unavailable.
     """
 
-    def __init__(self, socket_path: str | None = None, *, request_timeout: float = 60.0) -> None:
+    def __init__(
+        self, socket_path: str | None = None, *, bounds: EngineBounds | None = None
+    ) -> None:
         self.socket_path = socket_path or default_socket()
-        self.request_timeout = request_timeout
+        self.bounds = bounds or EngineBounds()
         self._docker: aiodocker.Docker | None = None
         self._cleanups: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiodocker.Docker:
         if self._docker is None:
+            # No total timeout on the session: each request has its own bound
+            # (``bounded``), and wait / pull must outlast any one of them.
             self._docker = aiodocker.Docker(
                 url=f"unix://{self.socket_path}",
-                timeout=aiohttp.ClientTimeout(
-                    total=self.request_timeout, sock_connect=min(5.0, self.request_timeout)
-                ),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.bounds.ping),
             )
         return self._docker
 
@@ -117,7 +137,7 @@ class DockerDriver:
     # -- engine and images -----------------------------------------------------------
 
     async def ping(self) -> None:
-        with engine_errors("answer a ping"):
+        async with bounded("answer a ping", self.bounds.ping):
             await self._client().version()
 
     async def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
@@ -131,14 +151,27 @@ class DockerDriver:
             # releases the engine connection if the pull is cancelled.
             progress = cast(
                 AsyncGenerator[dict[str, Any], None],
-                self._client().images.pull(image, auth=engine_auth, stream=True),
+                _ClosingImages(self._client()).pull(image, auth=engine_auth, stream=True),
             )
             async with contextlib.aclosing(progress) as events:
-                async for _ in events:  # the engine reports errors inside the stream
-                    pass
+                # The engine reports errors inside the stream, and progress while it
+                # downloads: a stream that says nothing for pull_idle is stalled.
+                idle = self.bounds.pull_idle
+                while True:
+                    try:
+                        async with asyncio.timeout(idle):
+                            await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise ImagePullFailed(
+                            f"pulling image {image} failed: the Docker Engine reported no "
+                            f"progress for {idle:g} s",
+                            reason="timeout",
+                        ) from None
 
     async def remove_image(self, image: str) -> bool:
-        with engine_errors(f"remove image {image}"):
+        async with bounded(f"remove image {image}", self.bounds.remove_image):
             try:
                 await self._client().images.delete(image)
             except DockerError as exc:
@@ -148,7 +181,7 @@ class DockerDriver:
         return True
 
     async def inspect_image(self, image: str) -> ImageInfo:
-        with engine_errors(f"inspect image {image}", image=image):
+        async with bounded(f"inspect image {image}", self.bounds.image_inspect, image=image):
             data = await self._client().images.inspect(image)
         config = data.get("Config") or {}
         return ImageInfo(
@@ -164,9 +197,9 @@ class DockerDriver:
         )
 
     async def image_history(self, image: str) -> list[HistoryEntry]:
-        with engine_errors(f"read the history of image {image}", image=image):
-            async with asyncio.timeout(self.request_timeout):
-                steps = await request(self.socket_path, "GET", f"/images/{quote(image)}/history")
+        what = f"read the history of image {image}"
+        async with bounded(what, self.bounds.history, image=image):
+            steps = await request(self.socket_path, "GET", f"/images/{quote(image)}/history")
         if not isinstance(steps, list):
             raise HotfnError(f"unexpected history of image {image} from the engine")
         # The engine lists the newest step first.
@@ -175,27 +208,29 @@ class DockerDriver:
             for h in reversed(steps)
         ]
 
-    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+    async def export_dir(
+        self, image: str, path: str, dest: Path, labels: Mapping[str, str] | None = None
+    ) -> None:
         # Never started: the entrypoint only has to be valid JSON for create.
         config: dict[str, Any] = {
             "Image": image,
             "Entrypoint": ["/nonexistent"],
-            "Labels": {LABEL_MANAGED: "1", LABEL_KIND: "export"},
+            "Labels": {**(labels or {}), LABEL_MANAGED: "1", LABEL_KIND: "export"},
         }
         name = f"hotfn-export-{os.urandom(6).hex()}"
         try:
-            with engine_errors(f"create a container of {image}", image=image):
+            what = f"create container {name} of image {image}"
+            async with bounded(what, self.bounds.create, image=image):
                 container = await self._client().containers.create(config, name=name)
         except BaseException:
             # Cancelled (or timed out) while the engine was creating it, it may exist
-            # without our knowing its id: it has no instance label for the sweeps at
-            # start and shutdown to find, so remove it by name now.
+            # without our knowing its id: remove it by name now rather than leave it
+            # to the sweeps at start and shutdown (which find it by ``labels``).
             await self._remove_now(name)
             raise
         try:
-            with engine_errors(f"copy {path} out of image {image}"):
-                async with asyncio.timeout(self.request_timeout):
-                    data = await read_archive(self.socket_path, container.id, path)
+            async with bounded(f"copy {path} out of image {image}", self.bounds.archive):
+                data = await read_archive(self.socket_path, container.id, path)
             await asyncio.to_thread(untar_into, data, dest)
         finally:
             await self._remove_now(container.id)
@@ -211,7 +246,7 @@ class DockerDriver:
 
     async def _create(self, spec: ContainerSpec, kind: Literal["hot", "default"]) -> str:
         config = container_config(spec, kind)
-        with engine_errors(f"create container {spec.name}", image=spec.image):
+        async with bounded(f"create container {spec.name}", self.bounds.create, image=spec.image):
             container = await self._client().containers.create(config, name=spec.name)
         return container.id
 
@@ -228,7 +263,7 @@ class DockerDriver:
         """Start a created container. The engine refusing is the image's fault (no
         such entrypoint, bad user...): :class:`ContainerInitFailed` with its words."""
         try:
-            with engine_errors(f"start container {name}"):
+            async with bounded(f"start container {name}", self.bounds.start):
                 await self._container(container_id).start()
         except HotfnError as exc:
             if type(exc) is HotfnError:
@@ -237,8 +272,8 @@ class DockerDriver:
 
     async def _wait_code(self, container_id: str) -> int | None:
         """Block until the container is not running; its exit code (None if gone)."""
-        try:
-            with engine_errors("wait for a container"):
+        try:  # unbounded: it lasts as long as the container; callers bound it
+            with engine_errors(f"wait for container {container_id[:12]}"):
                 answer = await self._container(container_id).wait(condition="not-running")
         except NotFound:
             return None
@@ -268,14 +303,15 @@ class DockerDriver:
         return status
 
     async def inspect(self, container_id: str) -> ExitStatus:
-        with engine_errors("inspect a container"):
+        async with bounded(f"inspect container {container_id[:12]}", self.bounds.inspect):
             data = await self._container(container_id).show()
         return exit_status(data.get("State") or {})
 
     async def logs(self, container_id: str) -> AsyncIterator[LogLine]:
         lines = LineSplitter(MAX_LOG_LINE)
         last = ""  # timestamp of the last message seen
-        with engine_errors("follow a container's logs"):
+        # Unbounded: a follow lasts as long as the container; callers bound it.
+        with engine_errors(f"follow the logs of container {container_id[:12]}"):
             follow = read_logs(self.socket_path, container_id, follow=True)
             async with contextlib.aclosing(follow) as messages:
                 async for stream, stamp, data in messages:
@@ -285,7 +321,10 @@ class DockerDriver:
             # The engine (20.10 at least) can end a follow before the last,
             # unterminated piece of output reaches the log: once the container has
             # stopped, read what was logged after the last message seen.
-            for stream, data in await self._logs_after(container_id, last):
+            what = f"read the last logs of container {container_id[:12]}"
+            async with bounded(what, self.bounds.logs):
+                rest = await self._logs_after(container_id, last)
+            for stream, data in rest:
                 for s, text in lines.feed(stream, data):
                     yield LogLine(_STREAMS[s], text)
         for s, text in lines.flush():
@@ -312,9 +351,8 @@ class DockerDriver:
 
     async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
         try:
-            with engine_errors(f"kill a container within {KILL_BOUND_S:g} s"):
-                async with asyncio.timeout(KILL_BOUND_S):
-                    await self._container(container_id).kill(signal=signal)
+            async with bounded(f"kill container {container_id[:12]}", self.bounds.kill):
+                await self._container(container_id).kill(signal=signal)
         except NotFound:
             pass
         except HotfnError as exc:
@@ -323,9 +361,8 @@ class DockerDriver:
 
     async def remove(self, container_id: str) -> None:
         try:
-            with engine_errors(f"remove a container within {REMOVE_BOUND_S:g} s"):
-                async with asyncio.timeout(REMOVE_BOUND_S):
-                    await self._container(container_id).delete(force=True, v=True)
+            async with bounded(f"remove container {container_id[:12]}", self.bounds.remove):
+                await self._container(container_id).delete(force=True, v=True)
         except NotFound:
             pass
         except HotfnError as exc:
@@ -334,7 +371,7 @@ class DockerDriver:
 
     async def list_labelled(self, labels: Mapping[str, str]) -> list[str]:
         filters = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
-        with engine_errors("list containers"):
+        async with bounded("list containers", self.bounds.list):
             containers = await self._client().containers.list(all=True, filters=filters)
         return [c.id for c in containers]
 
@@ -345,14 +382,14 @@ class DockerDriver:
 
     async def update_memory(self, container_id: str, memory_mb: int) -> None:
         memory = memory_mb * 1024 * 1024
-        with engine_errors("update a container's memory"):
-            async with asyncio.timeout(self.request_timeout):
-                await request(
-                    self.socket_path,
-                    "POST",
-                    f"/containers/{container_id}/update",
-                    {"Memory": memory, "MemorySwap": memory},
-                )
+        what = f"update the memory of container {container_id[:12]}"
+        async with bounded(what, self.bounds.update):
+            await request(
+                self.socket_path,
+                "POST",
+                f"/containers/{container_id}/update",
+                {"Memory": memory, "MemorySwap": memory},
+            )
 
     # -- cold runs -----------------------------------------------------------------------
 
@@ -368,9 +405,8 @@ class DockerDriver:
         t0 = time.perf_counter()
         container_id = await self._create(spec, "default")
         try:
-            with engine_errors("attach to a container"):
-                async with asyncio.timeout(self.request_timeout):
-                    attach = await AttachStream.open(self.socket_path, container_id)
+            async with bounded(f"attach to container {spec.name}", self.bounds.attach):
+                attach = await AttachStream.open(self.socket_path, container_id)
             try:
                 await self._start(container_id, spec.name)
                 started = time.perf_counter()

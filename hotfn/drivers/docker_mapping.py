@@ -42,11 +42,14 @@ def _convert(status: int, message: str, what: str, image: str | None) -> HotfnEr
 
 
 @contextlib.contextmanager
-def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
+def engine_errors(
+    what: str, image: str | None = None, bound: float | None = None
+) -> Iterator[None]:
     """Turn engine and transport errors raised inside into hotfn exceptions.
 
-    ``what`` completes "the Docker Engine refused to ...". With ``image`` (creating
-    a container) a 404 is :class:`ImageNotFound`; without it, :class:`NotFound`.
+    ``what`` completes "the Docker Engine refused to ..." (and "did not ... within
+    ``bound`` s" for a timeout). With ``image`` (creating a container) a 404 is
+    :class:`ImageNotFound`; without it, :class:`NotFound`.
     """
     try:
         yield
@@ -55,7 +58,8 @@ def engine_errors(what: str, image: str | None = None) -> Iterator[None]:
     except EngineRefused as exc:
         raise _convert(exc.engine_status, exc.message, what, image) from exc
     except TimeoutError as exc:  # before OSError, its base class
-        raise EngineUnavailable(f"the Docker Engine did not answer in time ({what})") from exc
+        within = f"within {bound:g} s" if bound is not None else "in time"
+        raise EngineUnavailable(f"the Docker Engine did not {what} {within}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise EngineUnavailable(f"the Docker Engine is not reachable: {exc}") from exc
 

@@ -122,6 +122,7 @@ class FakeDriver:
         self.down = False  # True: every call raises EngineUnavailable
         self.default_format_specs: list[ContainerSpec] = []
         self.exports = 0  # export_dir calls
+        self.export_labels: dict[str, str] = {}  # labels of the last export_dir
         self.updates: list[tuple[str, int]] = []  # update_memory calls
         # A registry: images that pull() copies into ``images``.
         self.registry: dict[str, FakeImage] = {}
@@ -197,8 +198,11 @@ class FakeDriver:
         self._check()
         return list(self._image(image).history)
 
-    async def export_dir(self, image: str, path: str, dest: Path) -> None:
+    async def export_dir(
+        self, image: str, path: str, dest: Path, labels: Mapping[str, str] | None = None
+    ) -> None:
         self._check()
+        self.export_labels = dict(labels or {})
         self.exports += 1
         _write_files(dest, self._image(image).files)
 

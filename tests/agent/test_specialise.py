@@ -12,7 +12,7 @@ from hotfn.agent.agent import Agent
 from hotfn.agent.histogram import HybridPolicy
 from hotfn.agent.keepalive import AdaptiveKeepAlive
 from hotfn.agent.specialise import _copy_destination, fdk_argv, only_code_added
-from hotfn.drivers.base import HistoryEntry
+from hotfn.drivers.base import LABEL_INSTANCE, HistoryEntry
 from hotfn.drivers.fake import FakeImage
 from hotfn.types import CallRecord, Target
 from tests.agent.conftest import MakeTarget, fake, request
@@ -131,6 +131,8 @@ async def test_first_call_specialises_a_generic_container(
     await until(lambda: len(pools.idle["python"]) == 2)  # refilled in the background
     assert cid not in {g.id for g in pools.idle["python"]}
     assert drv.exports == 1  # code copied out of the image once
+    # ... by a container of this instance: a restart's sweep finds it if we die.
+    assert drv.export_labels[LABEL_INSTANCE] == agent.settings.instance
 
 
 async def test_generic_container_never_given_to_a_second_fn(

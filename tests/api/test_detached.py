@@ -272,3 +272,71 @@ async def test_a_server_stopped_right_after_start_stops(tmp_path: Path) -> None:
 
     for _ in range(3):
         await asyncio.wait_for(start_and_stop(), 30)
+
+
+async def _asgi_post(
+    client: httpx.AsyncClient, path: str, messages: list[Obj]
+) -> tuple[int, bytes]:
+    """POST a detached call straight to the ASGI app, its body as ``messages`` (then
+    nothing more ever arrives): (status, body) of the answer."""
+    transport = client._transport  # the app itself: httpx cannot send a disconnect
+    assert isinstance(transport, httpx.ASGITransport)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 1),
+        "headers": [(b"host", b"testserver"), (b"fn-invoke-type", b"detached"),
+                    (b"transfer-encoding", b"chunked")],
+    }  # fmt: skip
+    pending = list(messages)
+    sent: list[Obj] = []
+
+    async def receive() -> Obj:
+        if pending:
+            return pending.pop(0)
+        await asyncio.Event().wait()  # a client that sends nothing more
+        raise AssertionError("unreachable")
+
+    async def send(message: Obj) -> None:
+        sent.append(message)
+
+    await transport.app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(start["status"]), body
+
+
+async def test_a_detached_call_whose_client_goes_away_mid_body_stores_nothing(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    path = f"/invoke/{fn['id']}"
+    part = {"type": "http.request", "body": b"ab", "more_body": True}
+    status, _ = await _asgi_post(client, path, [part, {"type": "http.disconnect"}])
+    assert status == 499
+    assert (await client.get(f"/v2/fns/{fn['id']}/calls")).json()["items"] == []
+    call_id = await detached(client, fn, b"next")  # and the next call is taken
+    assert (await ended(client, fn, call_id))["status"] == "success"
+
+
+async def test_a_detached_call_whose_body_stalls_is_408_at_the_idle_timeout(
+    tmp_path: Path,
+) -> None:
+    async with in_process_client(tmp_path, client_idle_timeout=0.3) as client:
+        app = (await client.post("/v2/apps", json={"name": "stall"})).json()
+        fn_body = {"name": "f", "app_id": app["id"], "image": "fake/echo"}
+        fn = (await client.post("/v2/fns", json=fn_body)).json()
+        part = {"type": "http.request", "body": b"ab", "more_body": True}
+        status, body = await asyncio.wait_for(_asgi_post(client, f"/invoke/{fn['id']}", [part]), 10)
+        assert status == 408 and b"HOTFN_CLIENT_IDLE_TIMEOUT" in body
+        assert (await client.get(f"/v2/fns/{fn['id']}/calls")).json()["items"] == []
+
+
+async def test_a_chunked_detached_body_over_the_limit_is_413(
+    client: httpx.AsyncClient, make_fn: Callable[..., Awaitable[Obj]]
+) -> None:
+    fn = await make_fn()
+    chunk = {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+    status, body = await _asgi_post(client, f"/invoke/{fn['id']}", [chunk] * 5)
+    assert status == 413 and b"HOTFN_MAX_DETACHED_BODY" in body
+    assert (await client.get(f"/v2/fns/{fn['id']}/calls")).json()["items"] == []

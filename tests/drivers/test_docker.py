@@ -28,6 +28,7 @@ from hotfn.drivers.base import (
     Hardening,
 )
 from hotfn.drivers.docker import DockerDriver
+from hotfn.drivers.docker_bounds import EngineBounds
 from hotfn.drivers.docker_mapping import container_config
 from hotfn.errors import ContainerInitFailed, EngineUnavailable, ImageNotFound, NotFound
 from tests.docker_support import (
@@ -170,10 +171,10 @@ async def test_engine_that_never_answers_is_engine_unavailable(tmp_path: Path) -
 
     sock = str(tmp_path / "hung.sock")
     server = await asyncio.start_unix_server(accept_and_hang, sock)
-    drv = DockerDriver(socket_path=sock, request_timeout=0.3)
+    drv = DockerDriver(socket_path=sock, bounds=EngineBounds().scaled(0.06))
     try:
         t0 = time.monotonic()
-        with pytest.raises(EngineUnavailable, match="did not answer in time"):
+        with pytest.raises(EngineUnavailable, match=r"did not answer a ping within 0\.3 s"):
             await drv.ping()
         with pytest.raises(EngineUnavailable):
             await drv.update_memory("abc", 64)
@@ -507,3 +508,29 @@ async def test_labels_list_and_remove_leftovers(
     assert await driver.remove_labelled(mine) == 3
     assert await driver.list_labelled(mine) == []
     assert not any(exists(i) for i in ids)
+
+
+@docker_only
+async def test_an_export_carries_the_labels_given_and_is_removed_when_cancelled(
+    driver: DockerDriver, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server killed mid-export leaves the export's container behind: its labels
+    # (the instance's) are how the next start's sweep finds it.
+    reading = asyncio.Event()
+
+    async def stalled_read(*args: object) -> bytes:
+        reading.set()
+        await asyncio.sleep(3600)
+        return b""
+
+    monkeypatch.setattr("hotfn.drivers.docker.read_archive", stalled_read)
+    labels = {TEST_LABEL: engine, LABEL_INSTANCE: f"export-{secrets.token_hex(3)}"}
+    export = asyncio.create_task(driver.export_dir(BASE_IMAGE, "/etc", tmp_path / "o", labels))
+    await asyncio.wait_for(reading.wait(), 30)
+    found = containers_with({LABEL_INSTANCE: labels[LABEL_INSTANCE]})
+    assert len(found) == 1
+    assert inspect(found[0])["Config"]["Labels"][LABEL_KIND] == "export"
+    export.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await export
+    assert not containers_with({LABEL_INSTANCE: labels[LABEL_INSTANCE]})

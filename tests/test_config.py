@@ -1,0 +1,29 @@
+"""Settings read from the environment (hotfn/config.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotfn.config import Settings
+from hotfn.errors import InvalidInput
+
+
+def test_the_engine_timeout_scale_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HOTFN_ENGINE_TIMEOUT_SCALE", raising=False)
+    assert Settings.from_env().engine_timeout_scale == 1.0
+    monkeypatch.setenv("HOTFN_ENGINE_TIMEOUT_SCALE", "2.5")
+    assert Settings.from_env().engine_timeout_scale == 2.5
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "nan"])
+def test_a_bad_engine_timeout_scale_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("HOTFN_ENGINE_TIMEOUT_SCALE", bad)
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_env()
+    assert (
+        caught.value.message == f"HOTFN_ENGINE_TIMEOUT_SCALE must be a number above 0, not {bad!r}"
+    )
