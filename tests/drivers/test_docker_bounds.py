@@ -26,7 +26,9 @@ from hotfn.drivers.docker import DockerDriver
 from hotfn.drivers.docker_bounds import EngineBounds
 from hotfn.errors import EngineUnavailable, HotfnError, ImagePullFailed, InvalidInput
 
-SMALL, LARGE = 0.2, 60.0
+# SMALL leaves room for the answered requests before the held one on a loaded
+# 2-core machine (0.2 s was once too little for aiodocker's /version first).
+SMALL, LARGE = 0.5, 60.0
 CONTAINER_ID = "c0ffee" * 10 + "abcd"
 
 # (method, path prefix) → the raw answer; a request matching none is never answered.
