@@ -229,8 +229,15 @@ class LocalCluster:
                 stdout=log, stderr=log, start_new_session=True,  # outlives `cluster up`
             )  # fmt: skip
         (data / "server.pid").write_text(f"{proc.pid}\n")
+        (data / "listen").write_text(self.node_url(index) + "\n")
         self._spawned.append(proc)
         return proc.pid
+
+    def _listens_at(self, index: int) -> str:
+        try:
+            return (self.node_dir(index) / "listen").read_text().strip()
+        except FileNotFoundError:  # started before the file was kept: on its port
+            return f"http://{self.host}:{self.port + index}"
 
     def _reap(self) -> None:
         self._spawned = [p for p in self._spawned if p.poll() is None]
@@ -242,9 +249,12 @@ class LocalCluster:
         if self.unix_sockets:
             self._open_socket_dir()
         running = self.running_nodes()
-        for index, pid in running.items():
-            if index > count:
+        for index, pid in list(running.items()):
+            # Past count, or listening where this cluster no longer looks (up with
+            # another --uds): stopped, the latter started again below.
+            if index > count or self._listens_at(index) != self.node_url(index):
                 stop_pid(pid, 40.0)
+                del running[index]
         started = {i: self.start_node(i) for i in range(1, count + 1) if i not in running}
         for index in range(1, count + 1):
             try:

@@ -78,3 +78,18 @@ def test_a_node_on_a_unix_socket_answers_a_call_through_nginx(uds_cluster: Local
         assert containers_with({"io.hotfn.instance": instance})
     uds_cluster.down()
     assert not containers_with({"io.hotfn.instance": instance})  # SIGTERM drained it
+
+
+@pytest.mark.docker
+@pytest.mark.postgres
+def test_up_with_the_other_transport_restarts_the_nodes_on_it(uds_cluster: LocalCluster) -> None:
+    uds_cluster.up(1)
+    before = uds_cluster.running_nodes()
+    uds_cluster.unix_sockets = False  # `up 1 --no-uds` after `up 1 --uds`
+    (url,) = uds_cluster.up(1)
+    assert url == f"http://127.0.0.1:{uds_cluster.port + 1}" and answers(url)
+    assert uds_cluster.running_nodes().keys() == before.keys() != {}
+    assert uds_cluster.running_nodes() != before  # restarted, now on its port
+    conf = (uds_cluster.root / "nginx" / "nginx.conf").read_text()
+    assert "server unix:" not in conf and f"server 127.0.0.1:{uds_cluster.port + 1} " in conf
+    assert answers(uds_cluster.url)
