@@ -177,22 +177,21 @@ def pin(pid: int, cpu: int) -> None:
 
 
 async def rotated(
-    conns: dict[str, Conn], raw: bytes, args: argparse.Namespace, base: str
+    conns: dict[str, Conn], raw: bytes, args: argparse.Namespace
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Sequential calls on every connection in blocks, the order rotated by one each
-    block: (ms per connection, per block the difference of its median and ``base``'s)."""
+    block: (ms per connection, each block's median per connection)."""
     names = list(conns)
     out: dict[str, list[float]] = {n: [] for n in names}
-    diffs: dict[str, list[float]] = {n: [] for n in names if n != base}
+    medians: dict[str, list[float]] = {n: [] for n in names}
     per_block = max(1, args.calls // args.blocks)
     for i in range(args.blocks):
         k = i % len(names)
         got = {n: await latencies(conns[n], raw, per_block) for n in names[k:] + names[:k]}
         for n, values in got.items():
             out[n] += values
-        for n in diffs:
-            diffs[n].append(statistics.median(got[n]) - statistics.median(got[base]))
-    return out, diffs
+            medians[n].append(statistics.median(values))
+    return out, medians
 
 
 async def variants(
@@ -218,7 +217,7 @@ async def variants(
             conns[name] = await tcp_conn(front.port)
         for conn in conns.values():  # every node's container started, every path warm
             await latencies(conn, raw, 200)
-        return await rotated(conns, raw, args, "straight")
+        return await rotated(conns, raw, args)
     finally:
         for front in fronts.values():
             front.stop()
@@ -434,19 +433,39 @@ async def main(args: argparse.Namespace) -> None:
         print_variants(*var, args)
 
 
+def _minus(a: list[float], b: list[float]) -> list[float]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
 def print_variants(
-    lat: dict[str, list[float]], diffs: dict[str, list[float]], args: argparse.Namespace
+    lat: dict[str, list[float]], blocks: dict[str, list[float]], args: argparse.Namespace
 ) -> None:
     pinned = f", nodes pinned to CPU {args.pin_node}" if args.pin_node is not None else ""
     print(f"variants, rotated blocks of {args.calls // args.blocks} calls ({args.blocks} "
           f"blocks{pinned}); minus straight at node 0 over TCP, per block (ms)")  # fmt: skip
     what = {"straight-uds": "straight at a node on a unix socket", "tcp": "nginx as deployed",
             **{k: v.what for k, v in VARIANTS.items()}}  # fmt: skip
-    print(f"  {'straight':14} median {statistics.median(lat['straight']):.3f}")
-    for name, d in diffs.items():
+
+    def line(name: str, d: list[float], note: str) -> None:
         print(f"  {name:14} median {statistics.median(lat[name]):.3f}  adds "
               f"{statistics.median(d):.3f}  quartiles {pct(d, 0.25):.3f} .. "
-              f"{pct(d, 0.75):.3f}   {what[name]}")  # fmt: skip
+              f"{pct(d, 0.75):.3f}   {note}")  # fmt: skip
+
+    print(f"  {'straight':14} median {statistics.median(lat['straight']):.3f}")
+    for name in blocks:
+        if name != "straight":
+            line(name, _minus(blocks[name], blocks["straight"]), what[name])
+    if "uds" in blocks:
+        # Each nginx against its own node straight, then the two hops compared: what
+        # the unix socket saves apart from how the two nodes differ.
+        uds = _minus(blocks["uds"], blocks["straight-uds"])
+        tcp = _minus(blocks["tcp"], blocks["straight"])
+        print("  the hop through nginx, each against its node straight (ms):")
+        line("uds", uds, "nginx -> unix socket, minus straight at that node's socket")
+        line("tcp", tcp, "nginx -> TCP, minus straight at that node's port")
+        d = _minus(uds, tcp)
+        print(f"  unix socket minus TCP, per block: median {statistics.median(d):.3f}  "
+              f"quartiles {pct(d, 0.25):.3f} .. {pct(d, 0.75):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
