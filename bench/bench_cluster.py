@@ -372,6 +372,7 @@ async def main(args: argparse.Namespace) -> None:
         # 4. other layouts and nginx settings, side by side.
         if args.variants:
             var = await variants(binary, nodes, raws[0], args)
+        latency_load = os.getloadavg()  # before the throughput part loads the machine
 
         # 3. nginx's own instructions per call, by difference of two runs.
         ir_per_call = 0.0
@@ -407,6 +408,7 @@ async def main(args: argparse.Namespace) -> None:
 
     med_via, med_direct = statistics.median(via), statistics.median(direct)
     print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
+    print(f"  (after the latency parts, before the throughput part: {latency_load[0]:.1f})")
     print(f"hot echo, {len(via)} sequential calls each (ms)")
     print(f"  through nginx      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
     print(f"  straight at node   median {med_direct:.3f}  p99 {pct(direct, 0.99):.3f}")
