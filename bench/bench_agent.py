@@ -276,7 +276,9 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
         raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
     work = Path(tempfile.mkdtemp(prefix="hotfn-callgrind-"))
     out = work / "callgrind.out"
-    prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no")
+    # Names uncompressed: each dump (part) can be read by callgrind_annotate alone.
+    prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+              "--compress-strings=no")  # fmt: skip
     server = BenchServer("benchcg", prefix, {"HOTFN_HOT_START_TIMEOUT": "120"}, start_s=600)
     per_call: dict[str, float] = {}
     try:
