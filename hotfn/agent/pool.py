@@ -141,7 +141,7 @@ class HotPool:
                 retry_after=self._retry_after(),
             )
         loop = asyncio.get_running_loop()
-        fut = self.waiters.enqueue()
+        fut = self.waiters.enqueue(1, loop)
         # One timer per waiter (no wrapper task): it re-evaluates growth when the
         # wait has lasted as long as a start, and ends the wait at max_queue_wait.
         timer = loop.call_later(self.growth.recheck_s(), self._waited, fut, loop.time())
