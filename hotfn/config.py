@@ -14,12 +14,28 @@ from hotfn.errors import InvalidInput
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    return float(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # NaN too
+        raise InvalidInput(f"{name} must be a number of 0 or more, not {raw!r}")
+    return value
 
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidInput(f"{name} must be a whole number of 0 or more, not {raw!r}")
+    return value
 
 
 def _env_positive(name: str, default: float) -> float:

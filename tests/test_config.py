@@ -27,3 +27,31 @@ def test_a_bad_engine_timeout_scale_is_a_clear_error(
     assert (
         caught.value.message == f"HOTFN_ENGINE_TIMEOUT_SCALE must be a number above 0, not {bad!r}"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "what"),
+    [
+        ("HOTFN_PORT", "80a", "a whole number of 0 or more"),
+        ("HOTFN_MAX_CALL_BODY", "-5", "a whole number of 0 or more"),
+        ("HOTFN_MAX_CALL_BODY", "6MB", "a whole number of 0 or more"),
+        ("HOTFN_DRAIN_TIMEOUT", "thirty", "a number of 0 or more"),
+        ("HOTFN_CLIENT_IDLE_TIMEOUT", "-1", "a number of 0 or more"),
+        ("HOTFN_CLIENT_IDLE_TIMEOUT", "nan", "a number of 0 or more"),
+    ],
+)
+def test_a_bad_number_in_the_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, bad: str, what: str
+) -> None:
+    monkeypatch.setenv(name, bad)
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_env()
+    assert caught.value.message == f"{name} must be {what}, not {bad!r}"
+
+
+def test_numbers_in_the_environment_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTFN_PORT", "9090")
+    monkeypatch.setenv("HOTFN_DRAIN_TIMEOUT", "2.5")
+    monkeypatch.setenv("HOTFN_MAX_QUEUE_PER_FN", "0")
+    s = Settings.from_env()
+    assert (s.port, s.drain_timeout, s.max_queue_per_fn) == (9090, 2.5, 0)
