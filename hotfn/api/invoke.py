@@ -55,7 +55,10 @@ def request_url(scope: Scope) -> str:
         if name == b"host":
             host = value
             break
-    key = (scope.get("scheme"), scope.get("server"), scope.get("root_path"), scope["path"],
+    server = scope.get("server")
+    if server is not None and type(server) is not tuple:  # a list, from some servers
+        server = tuple(server)
+    key = (scope.get("scheme"), server, scope.get("root_path"), scope["path"],
            scope.get("query_string"), host)  # fmt: skip
     url = _URLS.get(key)
     if url is None:

@@ -29,6 +29,7 @@ SCOPES = [
     scope(headers=[(b"host", b"bad host:99999")]),  # invalid: Starlette falls back
     scope(headers=[(b"x", b"y"), (b"host", b"second.example")]),
     scope(headers=[], server=None),
+    scope(headers=[], server=["10.0.0.2", 81]),  # a list, not a tuple
 ]
 
 
