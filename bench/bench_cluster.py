@@ -19,7 +19,15 @@ and measures, in one run:
 3. with ``--callgrind``: the instructions nginx itself executes per proxied call
    (nginx in one process under valgrind's callgrind, the difference of two runs of
    different lengths over the number of calls), which does not depend on how busy
-   the machine is.
+   the machine is;
+4. with ``--variants all`` (or a comma list of their names, see VARIANTS): nginx's
+   added latency for other layouts and nginx settings side by side, each its own
+   nginx (or node), all in the same rotated blocks against the same straight
+   connection: to a node on a unix socket (``hotfn start --uds``), to another TCP
+   node (how much two like nodes differ), ``worker_processes auto``, ``tcp_nodelay
+   off``, ``proxy_buffering on``, the worker pinned to each CPU
+   (``worker_cpu_affinity``). ``--pin-node CPU`` pins the measured nodes (every
+   thread, ``taskset -a``) for the whole run.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -34,6 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +52,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_agent import echo_image, latencies, pct  # noqa: E402  (beside this script)
-from benchhttp import Conn, post, tcp_conn  # noqa: E402
+from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402
 from benchserver import BenchServer  # noqa: E402
 
 from hotfn.cluster.local import Nginx, wait_until_answers  # noqa: E402
@@ -80,14 +91,33 @@ def all_containers(nodes: list[BenchServer]) -> list[str]:
     return [c for n in nodes for c in containers_with({"io.hotfn.instance": n.instance})]
 
 
-class Front:
-    """An nginx in front of some of the nodes."""
+def node_address(node: BenchServer | int) -> str:
+    """How nginx names an upstream: a port on loopback or a node's unix socket."""
+    if isinstance(node, int):
+        return f"127.0.0.1:{node}"
+    return f"unix:{node.uds}" if node.uds is not None else f"127.0.0.1:{node.port}"
 
-    def __init__(self, binary: str, nodes: list[BenchServer] | list[int]) -> None:
+
+class Front:
+    """An nginx in front of some of the nodes; ``workers`` and ``edit`` (a change to
+    the whole nginx.conf, checked by ``nginx -t``) for the variants."""
+
+    def __init__(
+        self,
+        binary: str,
+        nodes: list[BenchServer] | list[int],
+        workers: str = "1",
+        edit: Callable[[str], str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.nginx = Nginx(Path(tempfile.mkdtemp(prefix="hotfn-bench-nginx-")), binary)
-        addrs = tuple(f"127.0.0.1:{n if isinstance(n, int) else n.port}" for n in nodes)
+        addrs = tuple(node_address(n) for n in nodes)
         self.nginx.write(Routing(listen=f"127.0.0.1:{self.port}", nodes=addrs))
+        text = self.nginx.conf.read_text()
+        text = text.replace("worker_processes 1;", f"worker_processes {workers};")
+        self.nginx.conf.write_text(edit(text) if edit else text)
+        subprocess.run([binary, "-t", "-q", "-c", str(self.nginx.conf),
+                        "-p", str(self.nginx.prefix)], check=True)  # fmt: skip
         self.proc = self.nginx.foreground()
         wait_until_answers(f"http://127.0.0.1:{self.port}", 10)
 
@@ -97,6 +127,100 @@ class Front:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        shutil.rmtree(self.nginx.prefix, ignore_errors=True)
+
+
+def _replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new)
+
+    return edit
+
+
+def _affinity(cpu: int) -> Callable[[str], str]:
+    mask = "".join("1" if c == cpu else "0" for c in reversed(range(os.cpu_count() or 1)))
+    return _replace("worker_processes 1;", f"worker_processes 1;\nworker_cpu_affinity {mask};")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One layout or nginx setting: its nginx's upstream ("a" node 0 on TCP, "b"
+    node 1 on TCP, "u" a node on a unix socket), worker_processes, nginx.conf change."""
+
+    what: str
+    upstream: str = "a"
+    workers: str = "1"
+    edit: Callable[[str], str] | None = None
+
+
+NODELAY_OFF = _replace("    proxy_buffering off;", "    proxy_buffering off;\n    tcp_nodelay off;")
+VARIANTS = {
+    "uds": Variant("nginx -> a node on a unix socket", "u"),
+    "tcp-b": Variant("nginx -> another node on TCP (like nodes differ)", "b"),
+    "workers-auto": Variant("worker_processes auto", workers="auto"),
+    "nodelay-off": Variant("tcp_nodelay off", edit=NODELAY_OFF),
+    "buffering-on": Variant(
+        "proxy_buffering on", edit=_replace("proxy_buffering off;", "proxy_buffering on;")
+    ),
+    **{
+        f"cpu{c}": Variant(f"worker_cpu_affinity: the worker on CPU {c}", edit=_affinity(c))
+        for c in range(os.cpu_count() or 1)
+    },
+}
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of ``pid`` on ``cpu`` (threads started later inherit it)."""
+    subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+async def rotated(
+    conns: dict[str, Conn], raw: bytes, args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Sequential calls on every connection in blocks, the order rotated by one each
+    block: (ms per connection, each block's median per connection)."""
+    names = list(conns)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    medians: dict[str, list[float]] = {n: [] for n in names}
+    per_block = max(1, args.calls // args.blocks)
+    for i in range(args.blocks):
+        k = i % len(names)
+        got = {n: await latencies(conns[n], raw, per_block) for n in names[k:] + names[:k]}
+        for n, values in got.items():
+            out[n] += values
+            medians[n].append(statistics.median(values))
+    return out, medians
+
+
+async def variants(
+    binary: str, nodes: list[BenchServer], raw: bytes, args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Section 4: every chosen variant beside straight at node 0 and the reference
+    nginx (``tcp``: as deployed), in one rotation."""
+    chosen = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    upstream = {"a": nodes[0], "b": nodes[1]}
+    if any(VARIANTS[v].upstream == "u" for v in chosen):
+        upstream["u"] = nodes[3]
+    fronts = {"tcp": Front(binary, [nodes[0]])}
+    try:
+        for name in chosen:
+            v = VARIANTS[name]
+            fronts[name] = Front(binary, [upstream[v.upstream]], v.workers, v.edit)
+        conns: dict[str, Conn] = {"straight": await tcp_conn(nodes[0].port)}
+        if "u" in upstream:
+            uds = upstream["u"].uds
+            assert uds is not None
+            conns["straight-uds"] = await unix_conn(str(uds))
+        for name, front in fronts.items():
+            conns[name] = await tcp_conn(front.port)
+        for conn in conns.values():  # every node's container started, every path warm
+            await latencies(conn, raw, 200)
+        return await rotated(conns, raw, args)
+    finally:
+        for front in fronts.values():
+            front.stop()
 
 
 async def baseline(
@@ -221,7 +345,15 @@ async def main(args: argparse.Namespace) -> None:
                        "HOTFN_GENERIC_POOL_SIZE": "0"})  # fmt: skip
     nodes = [BenchServer(f"cl{i}") for i in range(3)]
     fronts: dict[int, Front] = {}
+    socket_dir = Path(tempfile.mkdtemp(prefix="hotfn-bench-uds-"))
+    os.chmod(socket_dir, 0o711)  # nginx's workers (nobody, when nginx runs as root) reach it
+    var: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
     try:
+        if args.variants:
+            nodes.append(BenchServer("clu", uds=socket_dir / "node.sock"))
+        if args.pin_node is not None:
+            for node in nodes[:2] + nodes[3:]:  # the ones the variants call
+                pin(node.proc.pid, args.pin_node)
         app = nodes[0].api("POST", "/v2/apps", {"name": "bench"})
         fns = [
             nodes[0].api("POST", "/v2/fns", {"name": f"e{i}", "app_id": app["id"], "image": image})
@@ -237,6 +369,10 @@ async def main(args: argparse.Namespace) -> None:
         # after a timer as if it ran a call: what one more hop costs on this
         # machine, whatever the upstream.
         baselines = {d: await baseline(binary, raws[0], args, d) for d in (0.0, args.delay_ms)}
+        # 4. other layouts and nginx settings, side by side.
+        if args.variants:
+            var = await variants(binary, nodes, raws[0], args)
+        latency_load = os.getloadavg()  # before the throughput part loads the machine
 
         # 3. nginx's own instructions per call, by difference of two runs.
         ir_per_call = 0.0
@@ -268,9 +404,11 @@ async def main(args: argparse.Namespace) -> None:
         for node in nodes:
             node.stop()
         drop_pg_database(db_url)
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
     med_via, med_direct = statistics.median(via), statistics.median(direct)
     print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
+    print(f"  (after the latency parts, before the throughput part: {latency_load[0]:.1f})")
     print(f"hot echo, {len(via)} sequential calls each (ms)")
     print(f"  through nginx      median {med_via:.3f}  p99 {pct(via, 0.99):.3f}")
     print(f"  straight at node   median {med_direct:.3f}  p99 {pct(direct, 0.99):.3f}")
@@ -293,6 +431,43 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  cores on this machine: {os.cpu_count()}")
     if ir_per_call:
         print(f"nginx instructions per proxied call (callgrind): {ir_per_call:,.0f}")
+    if var[0]:
+        print_variants(*var, args)
+
+
+def _minus(a: list[float], b: list[float]) -> list[float]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
+def print_variants(
+    lat: dict[str, list[float]], blocks: dict[str, list[float]], args: argparse.Namespace
+) -> None:
+    pinned = f", nodes pinned to CPU {args.pin_node}" if args.pin_node is not None else ""
+    print(f"variants, rotated blocks of {args.calls // args.blocks} calls ({args.blocks} "
+          f"blocks{pinned}); minus straight at node 0 over TCP, per block (ms)")  # fmt: skip
+    what = {"straight-uds": "straight at a node on a unix socket", "tcp": "nginx as deployed",
+            **{k: v.what for k, v in VARIANTS.items()}}  # fmt: skip
+
+    def line(name: str, d: list[float], note: str) -> None:
+        print(f"  {name:14} median {statistics.median(lat[name]):.3f}  adds "
+              f"{statistics.median(d):.3f}  quartiles {pct(d, 0.25):.3f} .. "
+              f"{pct(d, 0.75):.3f}   {note}")  # fmt: skip
+
+    print(f"  {'straight':14} median {statistics.median(lat['straight']):.3f}")
+    for name in blocks:
+        if name != "straight":
+            line(name, _minus(blocks[name], blocks["straight"]), what[name])
+    if "uds" in blocks:
+        # Each nginx against its own node straight, then the two hops compared: what
+        # the unix socket saves apart from how the two nodes differ.
+        uds = _minus(blocks["uds"], blocks["straight-uds"])
+        tcp = _minus(blocks["tcp"], blocks["straight"])
+        print("  the hop through nginx, each against its node straight (ms):")
+        line("uds", uds, "nginx -> unix socket, minus straight at that node's socket")
+        line("tcp", tcp, "nginx -> TCP, minus straight at that node's port")
+        d = _minus(uds, tcp)
+        print(f"  unix socket minus TCP, per block: median {statistics.median(d):.3f}  "
+              f"quartiles {pct(d, 0.25):.3f} .. {pct(d, 0.75):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -305,6 +480,8 @@ if __name__ == "__main__":
     parser.add_argument("--fns", type=int, default=12, help="fns the load is spread over")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds")
     parser.add_argument("--callgrind", action="store_true", help="nginx under callgrind too")
+    parser.add_argument("--variants", default="", help="'all' or names from VARIANTS, commas")
+    parser.add_argument("--pin-node", type=int, help="pin the measured nodes to this CPU")
     args = parser.parse_args()
     try:
         import uvloop

@@ -21,12 +21,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hotfn.cluster.local import answers  # noqa: E402
 from tests.docker_support import docker  # noqa: E402
 
 
 class BenchServer:
     """``prefix``: a command the server runs under (e.g. valgrind); ``env``: more
-    settings; ``start_s``: how long it may take to answer its first request."""
+    settings; ``start_s``: how long it may take to answer its first request; ``uds``:
+    listen on this unix socket instead of the port (``hotfn start --uds``)."""
 
     def __init__(
         self,
@@ -34,6 +36,7 @@ class BenchServer:
         prefix: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         start_s: float = 30.0,
+        uds: Path | None = None,
     ) -> None:
         self.data = Path(tempfile.mkdtemp(prefix=f"hotfn-{name}-"))
         self.instance = name + secrets.token_hex(3)
@@ -41,8 +44,11 @@ class BenchServer:
             s.bind(("127.0.0.1", 0))
             self.port: int = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.uds = uds
         env = {**os.environ, "HOTFN_NETWORK": "none", "HOTFN_INSTANCE": self.instance,
                "HOTFN_DATA_DIR": str(self.data), **(env or {})}  # fmt: skip
+        if uds is not None:
+            env["HOTFN_UNIX_SOCKET"] = str(uds)
         self.log = open(self.data / "server.log", "wb")
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
@@ -52,6 +58,11 @@ class BenchServer:
         while time.monotonic() < until:
             if self.proc.poll() is not None:
                 break
+            if uds is not None:
+                if answers(f"unix:{uds}", timeout=5):
+                    return
+                time.sleep(0.05)
+                continue
             try:
                 urllib.request.urlopen(self.url + "/", timeout=5).close()
                 return

@@ -92,6 +92,9 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    # A unix socket to listen on instead of host:port (nginx on the same machine:
+    # docs/scale-out.md). Who may call is then who may open the socket file.
+    uds: Path | None = None
     db_url: str | None = None  # None → SQLite file in data_dir
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("HOTFN_DATA_DIR", "data")))
     public_url: str | None = None  # base of invokeEndpoint / httpEndpoint; else request host
@@ -184,6 +187,7 @@ class Settings:
         s = cls(
             host=os.environ.get("HOTFN_HOST", "127.0.0.1"),
             port=_env_int("HOTFN_PORT", 8080),
+            uds=_env_path("HOTFN_UNIX_SOCKET"),
             db_url=os.environ.get("HOTFN_DB_URL") or None,
             public_url=os.environ.get("HOTFN_PUBLIC_URL") or None,
             token=os.environ.get("HOTFN_TOKEN") or None,
@@ -229,13 +233,19 @@ class Settings:
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond this machine without a token, unless told to."""
-        if self.token or self.insecure or is_loopback(self.host):
+        # A unix socket is this machine's only (host is not used then).
+        if self.token or self.insecure or self.uds is not None or is_loopback(self.host):
             return
         raise InvalidInput(
             f"refusing to listen on {self.host} without an API token: anyone who can reach "
             "it could run containers. Pass --token (or set HOTFN_TOKEN), or --insecure to "
             "accept that"
         )
+
+    @property
+    def listen_address(self) -> str:
+        """Where the server listens, for logs: ``host:port`` or ``unix:PATH``."""
+        return f"unix:{self.uds}" if self.uds is not None else f"{self.host}:{self.port}"
 
     def resolve(self) -> Settings:
         """Fill in what depends on the data dir (call once at server start)."""

@@ -70,7 +70,7 @@ def build_app(settings: Settings, driver: Driver | None = None) -> FastAPI:
         await dispatcher.start()  # runs what is queued, this server's unfinished calls too
         app.state.runtime = Runtime(settings, db, store, cache, calls, agent, dispatcher)
         provisioning = asyncio.create_task(_provision(store, cache, agent))
-        log.info("hotfn ready on %s (db: %s)", settings.host, db.url.get_backend_name())
+        log.info("hotfn ready on %s (db: %s)", settings.listen_address, db.url.get_backend_name())
         try:
             yield
         finally:
@@ -115,11 +115,16 @@ def serve(settings: Settings) -> None:
     before, now = raise_open_files_limit()  # one descriptor per client connection
     if now != before:
         log.info("open files: soft limit raised from %d to %d", before, now)
+    if settings.uds is not None:
+        settings.uds.parent.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        # With uds uvicorn listens there only (bound after start-up like the port: a
+        # node still starting refuses connections, so nginx tries the next one).
+        uds=str(settings.uds) if settings.uds is not None else None,
         log_level="info",
         access_log=False,
         # hotfn cuts calls at the drain timeout itself (hotfn.api.drain): uvicorn's

@@ -29,6 +29,20 @@ def test_a_bad_engine_timeout_scale_is_a_clear_error(
     )
 
 
+def test_a_unix_socket_replaces_the_address_and_stays_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HOTFN_UNIX_SOCKET", raising=False)
+    assert Settings.from_env().listen_address == "127.0.0.1:8080"
+    monkeypatch.setenv("HOTFN_UNIX_SOCKET", "/run/hotfn/1.sock")
+    settings = Settings.from_env(host="0.0.0.0")
+    assert settings.listen_address == "unix:/run/hotfn/1.sock"
+    settings.check_exposure()  # no token needed: host is not listened on
+    settings.uds = None
+    with pytest.raises(InvalidInput):
+        settings.check_exposure()
+
+
 @pytest.mark.parametrize(
     ("name", "bad", "what"),
     [

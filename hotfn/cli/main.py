@@ -97,6 +97,13 @@ def start(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="Port to listen on.", envvar="HOTFN_PORT")] = 8080,
+    uds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Listen on this unix socket instead of --host/--port (nginx on this machine).",
+            envvar="HOTFN_UNIX_SOCKET",
+        ),
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
@@ -139,6 +146,7 @@ def start(
         settings = Settings.from_env(
             host=host,
             port=port,
+            uds=uds,
             db_url=db,
             data_dir=data_dir,
             public_url=public_url,

@@ -8,8 +8,10 @@ idempotent: they keep pid files under the cluster's dir and act on what runs.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,8 +47,29 @@ def _read_pid(path: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
 def answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether a hotfn server (or nginx in front of one) answers its ping."""
+    """Whether a hotfn server (or nginx in front of one) answers its ping; ``url``
+    is ``http://host:port`` or ``unix:/path`` (a server on a unix socket)."""
+    if url.startswith("unix:"):
+        conn = _UnixHTTPConnection(url[5:], timeout)
+        try:
+            conn.request("GET", "/")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
     try:
         with urllib.request.urlopen(url + "/", timeout=timeout) as resp:
             return bool(resp.status == 200)
@@ -138,12 +161,17 @@ class Nginx:
 
 @dataclass
 class LocalCluster:
-    """``scripts/cluster``'s cluster: nodes on ``port+1 …``, nginx on ``port``."""
+    """``scripts/cluster``'s cluster: nodes on ``port+1 …``, nginx on ``port``.
+
+    With ``unix_sockets`` each node listens on ``<node dir>/server.sock`` instead of
+    a port, and nginx reaches it there (docs/scale-out.md: the cheaper hop when
+    nginx and the nodes share a machine)."""
 
     root: Path
     db_url: str
     port: int = 8080
     host: str = "127.0.0.1"
+    unix_sockets: bool = False
     # Nodes this object started: polled after a stop, so none stays a zombie here.
     _spawned: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
@@ -155,7 +183,28 @@ class LocalCluster:
         return self.root / f"node{index}"
 
     def node_url(self, index: int) -> str:
+        """``http://host:port`` of a node, or ``unix:/path`` of its socket."""
+        if self.unix_sockets:
+            return f"unix:{self.socket_dir.resolve() / f'node{index}.sock'}"
         return f"http://{self.host}:{self.port + index}"
+
+    @property
+    def socket_dir(self) -> Path:
+        """Where the nodes' unix sockets are: apart from their data dirs, since nginx's
+        workers (``nobody`` or ``www-data`` when nginx runs as root) must reach them."""
+        return self.root / "sockets"
+
+    def _open_socket_dir(self) -> None:
+        # Search permission only (no listing) on the way to the sockets, which uvicorn
+        # makes 0666: as reachable as a loopback port, and no more.
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        for path in (self.root, self.socket_dir):
+            os.chmod(path, path.stat().st_mode | 0o111)
+
+    def node_address(self, index: int) -> str:
+        """A node as nginx's ``server`` line names it: ``host:port`` or ``unix:/path``."""
+        url = self.node_url(index)
+        return url if url.startswith("unix:") else url.removeprefix("http://")
 
     def running_nodes(self) -> dict[int, int]:
         """Node index → pid of every node that runs."""
@@ -172,14 +221,23 @@ class LocalCluster:
         data.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "hotfn.cli.main", "start", "--port",
                 str(self.port + index), "--db", self.db_url]  # fmt: skip
+        if self.unix_sockets:
+            args += ["--uds", self.node_url(index).removeprefix("unix:")]
         with open(data / "server.log", "ab") as log:
             proc = subprocess.Popen(
                 args, env=node_env(data, **(env or {})), stdin=subprocess.DEVNULL,
                 stdout=log, stderr=log, start_new_session=True,  # outlives `cluster up`
             )  # fmt: skip
         (data / "server.pid").write_text(f"{proc.pid}\n")
+        (data / "listen").write_text(self.node_url(index) + "\n")
         self._spawned.append(proc)
         return proc.pid
+
+    def _listens_at(self, index: int) -> str:
+        try:
+            return (self.node_dir(index) / "listen").read_text().strip()
+        except FileNotFoundError:  # started before the file was kept: on its port
+            return f"http://{self.host}:{self.port + index}"
 
     def _reap(self) -> None:
         self._spawned = [p for p in self._spawned if p.poll() is None]
@@ -188,10 +246,15 @@ class LocalCluster:
         """Exactly ``count`` nodes behind nginx; the URLs of the nodes."""
         if count < 1:
             raise ValueError("a cluster has at least one node")
+        if self.unix_sockets:
+            self._open_socket_dir()
         running = self.running_nodes()
-        for index, pid in running.items():
-            if index > count:
+        for index, pid in list(running.items()):
+            # Past count, or listening where this cluster no longer looks (up with
+            # another --uds): stopped, the latter started again below.
+            if index > count or self._listens_at(index) != self.node_url(index):
                 stop_pid(pid, 40.0)
+                del running[index]
         started = {i: self.start_node(i) for i in range(1, count + 1) if i not in running}
         for index in range(1, count + 1):
             try:
@@ -200,7 +263,7 @@ class LocalCluster:
                 log = (self.node_dir(index) / "server.log").read_text(errors="replace")
                 raise RuntimeError(f"{exc}; the end of its log:\n{log[-3000:]}") from None
         nginx = Nginx(self.root / "nginx")
-        nodes = tuple(f"{self.host}:{self.port + i}" for i in range(1, count + 1))
+        nodes = tuple(self.node_address(i) for i in range(1, count + 1))
         nginx.write(Routing(listen=f"{self.host}:{self.port}", nodes=nodes))
         nginx.start_or_reload()
         wait_until_answers(self.url, timeout)
