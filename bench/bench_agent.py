@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_agent.py [--calls 4000] [--latency-calls 2000]
         [--callgrind-calls 300] [--no-callgrind] [--no-cold] [--callgrind-only]
+        [--callgrind-keep DIR]
 
 Needs a running engine and ``hotfn/base:latest`` (scripts/ensure-docker,
 scripts/build-images); valgrind for the instruction counts (scripts/ensure-valgrind).
@@ -249,8 +250,9 @@ async def hot(server: BenchServer, cases: list[tuple[str, str, Case]], args: arg
 # -- callgrind -------------------------------------------------------------------------
 
 
-def _dump(pid: int, out: Path) -> int:
-    """Dump the counters (since the last zero or dump); return the instructions."""
+def _dump(pid: int, out: Path, keep: Path | None = None) -> int:
+    """Dump the counters (since the last zero or dump); return the instructions
+    (the dump file is copied into ``keep`` as ``keep.name``, for callgrind_annotate)."""
     before = set(out.parent.glob(out.name + "*"))
     subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
     for _ in range(600):
@@ -260,6 +262,8 @@ def _dump(pid: int, out: Path) -> int:
             time.sleep(0.2)  # let callgrind finish writing it
             match = re.search(r"^(?:summary|totals): (\d+)", path.read_text(), re.M)
             if match:
+                if keep is not None:
+                    shutil.copy(path, keep)
                 return int(match.group(1))
         time.sleep(0.1)
     raise RuntimeError("callgrind wrote no dump")
@@ -272,7 +276,9 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
         raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
     work = Path(tempfile.mkdtemp(prefix="hotfn-callgrind-"))
     out = work / "callgrind.out"
-    prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no")
+    # Names uncompressed: each dump (part) can be read by callgrind_annotate alone.
+    prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+              "--compress-strings=no")  # fmt: skip
     server = BenchServer("benchcg", prefix, {"HOTFN_HOT_START_TIMEOUT": "120"}, start_s=600)
     per_call: dict[str, float] = {}
     try:
@@ -297,7 +303,12 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
             t0 = time.perf_counter()
             await latencies(conn, case.raw, args.callgrind_calls)
             busy_s = time.perf_counter() - t0
-            busy = await asyncio.to_thread(_dump, pid, out)
+            keep = None
+            if args.callgrind_keep:
+                name = case.label.replace("/", "_").replace(" ", "")
+                keep = Path(args.callgrind_keep) / f"{name}.out"
+                keep.parent.mkdir(parents=True, exist_ok=True)
+            busy = await asyncio.to_thread(_dump, pid, out, keep)
             per_call[case.label] = (busy - idle * busy_s / idle_s) / args.callgrind_calls
             print(f"  {case.label:<18} {per_call[case.label] / 1e6:6.2f} M instructions/call "
                   f"(idle {idle / idle_s / 1e6:.1f} M/s)", flush=True)  # fmt: skip
@@ -409,6 +420,11 @@ if __name__ == "__main__":
     parser.add_argument("--no-callgrind", action="store_true", help="skip the callgrind run")
     parser.add_argument("--no-cold", action="store_true", help="skip cold and default format")
     parser.add_argument("--callgrind-only", action="store_true", help="only the callgrind run")
+    parser.add_argument(
+        "--callgrind-keep",
+        metavar="DIR",
+        help="keep each case's busy dump in DIR (for callgrind_annotate)",
+    )
     args = parser.parse_args()
     try:
         import uvloop

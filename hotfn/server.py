@@ -11,6 +11,7 @@ removes its containers, then call records are flushed and connections closed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -139,4 +140,9 @@ def serve(settings: Settings) -> None:
     # handlers in place (restored by it then), a clean stop exits 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    # Everything made so far (modules, classes, the app: ~115k objects) is out of
+    # the cycle collector's reach from here on: a full collection walked all of it
+    # (~75 ms each), and under load collections were ~3% of the loop thread's
+    # samples (py-spy, 4 callers, 2026-12-04). Refcounting still frees them.
+    gc.freeze()
     DrainingServer(config, call_tasks(app), settings.drain_timeout).run()

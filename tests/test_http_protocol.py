@@ -18,6 +18,20 @@ class Recorder:
         self.writes: list[bytes] = []
         self.closed = False
         self.extra = {"peername": ("127.0.0.1", 1)}
+        self.reading = True
+        self.protocol: object = None
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def set_protocol(self, protocol: object) -> None:
+        self.protocol = protocol
 
     def write(self, data: bytes) -> None:
         assert not self.closed
@@ -26,8 +40,8 @@ class Recorder:
     def close(self) -> None:
         self.closed = True
 
-    def get_extra_info(self, name: str) -> Any:
-        return self.extra.get(name)
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.extra.get(name, default)
 
 
 @pytest.fixture
@@ -62,3 +76,17 @@ async def test_close_sends_what_is_held_first(make_transport: Any) -> None:
     t.close()
     assert inner.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"] and inner.closed
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)  # the rest is the transport's
+
+
+async def test_uvicorns_calls_reach_the_transport(make_transport: Any) -> None:
+    t, inner = make_transport()
+    t.pause_reading()
+    assert not inner.reading
+    t.resume_reading()
+    assert inner.reading
+    assert t.get_extra_info("sockname", "none") == "none"
+    assert not t.is_closing()
+    t.set_protocol("p")  # not wrapped: straight to the transport's own
+    assert inner.protocol == "p"
+    t.close()
+    assert t.is_closing()

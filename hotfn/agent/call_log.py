@@ -7,7 +7,8 @@ bounded ``bytearray`` only when the function writes something.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 
 from hotfn.store.ids import new_id
 
@@ -28,8 +29,23 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
+# The last whole second written as a deadline, as one tuple (never torn):
+# (Unix second, "YYYY-MM-DDTHH:MM:SS").
+_last_second: tuple[int, str] = (-1, "")
+
+
 def deadline_after(seconds: float) -> str:
-    return rfc3339(utcnow() + timedelta(seconds=seconds))
+    """``rfc3339`` of now plus ``seconds``: every call's ``Fn-Deadline``. From
+    ``time.time()``, with the part up to the second formatted once per second (a
+    datetime, a timedelta and isoformat cost 3-4x more, on every call)."""
+    global _last_second
+    at = time.time() + seconds
+    second = int(at)
+    last = _last_second
+    if last[0] != second:
+        last = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    # Milliseconds truncated, as isoformat(timespec="milliseconds") does.
+    return f"{last[1]}.{min(int((at - second) * 1000), 999):03d}Z"
 
 
 class CallLog:

@@ -78,7 +78,10 @@ class HotContainer:
         self.start_ms = 0.0
         self.calls = 0
         self.exit: ExitStatus | None = None
-        self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        # The loop this container lives on, kept: on Python 3.11 each
+        # asyncio.get_running_loop() is a getpid() syscall, and calls need it.
+        self._loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[ExitStatus] = self._loop.create_future()
         self.active_logs: list[CallLog] = []
         self.last_log: CallLog | None = None
         self.last_done = 0.0
@@ -228,11 +231,12 @@ class HotContainer:
         timeout = self.target.fn.timeout
         self.active_logs.append(call_log)
         # The deadline counts from container assignment (Fn's rule).
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = self._loop
+        deadline = loop.time() + timeout
         streaming = False
         # One sweeper for all calls' deadlines, not an asyncio.timeout each (deadlines.py).
         deadlines = self.ctx.deadlines
-        watch = deadlines.start_at(deadline)
+        watch = deadlines.start_at(deadline, loop)
         try:
             try:
                 headers = request_headers(req, deadline_after(timeout))
@@ -313,7 +317,7 @@ class HotContainer:
     def _relayed(self, inner: BodyStream, deadline: float, call_log: CallLog) -> BodyStream:
         """The response body as the endpoint reads it: within the deadline, failures
         mapped; closing it ends the call on this container."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
 
         async def read() -> bytes | None:
             try:

@@ -46,6 +46,7 @@ class DeadlineSweeper:
         self.tick_s = tick_s
         self._live: set[Deadline] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the timer is on
 
     def __len__(self) -> int:
         return len(self._live)
@@ -54,12 +55,18 @@ class DeadlineSweeper:
         """Cancel the current task ``seconds`` from now unless :meth:`end` comes first."""
         return self.start_at(asyncio.get_running_loop().time() + seconds)
 
-    def start_at(self, when: float) -> Deadline:
-        """Cancel the current task at loop time ``when`` unless :meth:`end` comes first."""
-        loop = asyncio.get_running_loop()
-        entry = Deadline(when, asyncio.current_task())
+    def start_at(self, when: float, loop: asyncio.AbstractEventLoop | None = None) -> Deadline:
+        """Cancel the current task at loop time ``when`` unless :meth:`end` comes first.
+
+        ``loop``: the running loop, if the caller has it (on Python 3.11 finding it
+        costs a ``getpid()`` syscall, twice here: for the loop and the current task).
+        """
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        entry = Deadline(when, asyncio.current_task(loop))
         self._live.add(entry)
         if self._timer is None:
+            self._loop = loop
             self._timer = loop.call_later(self.tick_s, self._sweep)
         return entry
 
@@ -78,7 +85,8 @@ class DeadlineSweeper:
         live = self._live
         if not live:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # set with the timer that called this
         now = loop.time()
         passed = [entry for entry in live if entry.at <= now]
         for entry in passed:

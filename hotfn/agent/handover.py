@@ -36,9 +36,12 @@ class Waiters(Generic[T]):
         """Waiters still waiting (not yet served, failed or gone)."""
         return sum(1 for fut, _ in self._queue if not fut.done())
 
-    def enqueue(self, size: int = 1) -> asyncio.Future[T]:
-        """Join the queue; await the future with :meth:`wait`."""
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    def enqueue(
+        self, size: int = 1, loop: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Future[T]:
+        """Join the queue; await the future with :meth:`wait`. ``loop``: the running
+        loop, if the caller has it (finding it costs a syscall on Python 3.11)."""
+        fut: asyncio.Future[T] = (loop or asyncio.get_running_loop()).create_future()
         self._queue.append((fut, size))
         return fut
 

@@ -67,6 +67,9 @@ class HotPool:
         self.free: list[HotContainer] = []  # running containers with a free slot
         self.waiters: Waiters[HotContainer] = Waiters()
         self.draining = False
+        # The loop the pool's containers live on, taken at the first wait: finding it
+        # costs a getpid() syscall on Python 3.11, and at 4 callers most calls wait.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.growth = Growth()
         self.last_used = time.monotonic()
         self.fleet = Fleet(
@@ -140,8 +143,10 @@ class HotPool:
                 f"({self.max_queue} queued); retry later",
                 retry_after=self._retry_after(),
             )
-        loop = asyncio.get_running_loop()
-        fut = self.waiters.enqueue()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        fut = self.waiters.enqueue(1, loop)
         # One timer per waiter (no wrapper task): it re-evaluates growth when the
         # wait has lasted as long as a start, and ends the wait at max_queue_wait.
         timer = loop.call_later(self.growth.recheck_s(), self._waited, fut, loop.time())

@@ -68,6 +68,9 @@ class _Conn(asyncio.Protocol):
     """
 
     def __init__(self) -> None:
+        # The loop the connection lives on, taken once: asyncio.get_running_loop()
+        # costs a getpid() syscall on Python 3.11, and every exchange needs futures.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.active = False  # an exchange is in progress (until its body is taken)
@@ -209,7 +212,7 @@ class _Conn(asyncio.Protocol):
         self._reset()
         self.active = True
         self.max_body = max_body
-        waiter = self.head_waiter = asyncio.get_running_loop().create_future()
+        waiter = self.head_waiter = self.loop.create_future()
         if chunked and body:
             body = frame(body)
         if len(body) < 65536:
@@ -219,7 +222,7 @@ class _Conn(asyncio.Protocol):
             transport.write(body)
         feeder = None
         if rest is not None:
-            feeder = asyncio.ensure_future(self._feed_request(rest, chunked))
+            feeder = self.loop.create_task(self._feed_request(rest, chunked))
         if self.buf:  # unlikely: bytes arrived before we asked
             early = bytes(self.buf)
             self.buf.clear()
@@ -248,7 +251,7 @@ class _Conn(asyncio.Protocol):
                 if data:
                     transport.write(frame(data) if chunked else data)
                 while self._write_paused and not self.closed:
-                    fut = self._write_waiter = asyncio.get_running_loop().create_future()
+                    fut = self._write_waiter = self.loop.create_future()
                     await fut
             if chunked and not self.closed:
                 transport.write(b"0\r\n\r\n")
@@ -271,7 +274,7 @@ class _Conn(asyncio.Protocol):
                 raise self.error
             if self.complete:
                 return None
-            fut = self.data_waiter = asyncio.get_running_loop().create_future()
+            fut = self.data_waiter = self.loop.create_future()
             try:
                 await fut
             finally:

@@ -64,7 +64,8 @@ class CallTasks:
 def call_tasks(app: ASGIApp) -> CallTasks:
     """The app's :class:`CallTasks` (made on first use)."""
     state = app.state  # type: ignore[attr-defined]
-    tasks: CallTasks | None = getattr(state, "call_tasks", None)
+    # The dict itself, not getattr: every call asks (see hotfn.api.front).
+    tasks: CallTasks | None = state._state.get("call_tasks")
     if tasks is None:
         tasks = state.call_tasks = CallTasks()
     return tasks

@@ -26,7 +26,10 @@ class HotfnApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(("/invoke/", "/t/")):
-            runtime: Runtime | None = getattr(self.state, "runtime", None)
+            # The state's dict itself: ``state.runtime`` first fails the normal
+            # attribute lookup (Starlette's State answers in __getattr__), and CPython
+            # formats an AttributeError message for that on every call.
+            runtime: Runtime | None = self.state._state.get("runtime")
             if runtime is not None:
                 scope["app"] = self
                 if await invoke.serve_call(runtime, scope, receive, send):

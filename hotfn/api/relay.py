@@ -25,6 +25,7 @@ import logging
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from hotfn.agent.httpstream import RawHeaders
 from hotfn.api.limits import too_large
@@ -37,8 +38,20 @@ log = logging.getLogger("hotfn")
 PREFIX_MAX = 64 * 1024  # request bytes read before a container is taken
 
 
+def _ready(receive: Receive) -> bool:
+    """True if ``receive()`` answers without waiting: uvicorn's (httptools) request
+    cycle already holds the message. The usual small body came with the head."""
+    cycle = getattr(receive, "__self__", None)
+    return type(cycle) is RequestResponseCycle and cycle.message_event.is_set()
+
+
 async def _within(receive: Receive, idle_s: float) -> Message:
     """The next message, or ``RequestTimeout`` if none comes within ``idle_s``."""
+    if _ready(receive):
+        # No timer when nothing will be waited for: ``asyncio.timeout`` costs a
+        # Timeout, a loop timer set and cancelled and three getpid() syscalls
+        # (Python 3.11 finds the running loop so), on nearly every call.
+        return await receive()
     try:
         async with asyncio.timeout(idle_s):
             return await receive()

@@ -132,3 +132,11 @@ def test_sqlite_rows_store_timestamps_as_sqlalchemy_does() -> None:
     assert bind is not None
     assert sqlite_time(moment) == bind(moment) == "2026-12-03 16:00:05.000000"
     assert sqlite_time(None) is None
+    # The date and time to the second are reused within a second, never across one.
+    moments = [
+        moment.replace(microsecond=123456), moment.replace(microsecond=999999),
+        moment.replace(second=6, microsecond=1), moment.replace(minute=1, second=6),
+        moment.replace(day=4, second=6), moment.replace(year=2027, second=6),
+        moment.replace(month=1), moment.replace(hour=17, microsecond=42), moment,
+    ]  # fmt: skip
+    assert [sqlite_time(m) for m in moments] == [bind(m) for m in moments]

@@ -34,6 +34,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(ids.time, "time_ns", lambda: now[0] * 1_000_000 + 123_456)
     monkeypatch.setattr(ids, "_last_ms", -1)
     monkeypatch.setattr(ids, "_last_rand", 0)
+    monkeypatch.setattr(ids, "_pool", b"")  # drawn afresh (a patched urandom is used)
+    monkeypatch.setattr(ids, "_pos", 0)
     yield now
 
 
@@ -73,6 +75,34 @@ def test_a_new_millisecond_draws_a_new_random_part(clock: list[int]) -> None:
     assert parts(second)[0] == MS + 1
     # Redrawn, not incremented: a second process's ids do not line up with ours.
     assert parts(second)[1] != parts(first)[1] + 1
+
+
+def test_random_parts_come_from_a_pooled_draw_never_reused(
+    clock: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draws: list[int] = []
+
+    def urandom(n: int) -> bytes:  # draw d holds the numbers d*10**6, d*10**6 + 1, ...
+        draws.append(n)
+        return b"".join((len(draws) * 10**6 + i).to_bytes(10, "big") for i in range(n // 10))
+
+    monkeypatch.setattr(ids.os, "urandom", urandom)
+    per_draw = ids._POOL_SIZE // 10
+    rests = []
+    for _ in range(per_draw + 2):  # past the end of the first draw
+        clock[0] += 1
+        rests.append(parts(ids.new_id())[1])
+    assert draws == [ids._POOL_SIZE, ids._POOL_SIZE]  # one syscall per block, not per id
+    # Ten bytes each, in order, none used twice; then the next draw.
+    assert rests == [10**6 + i for i in range(per_draw)] + [2 * 10**6, 2 * 10**6 + 1]
+
+
+def test_a_forked_child_draws_its_own_random_bytes(clock: list[int]) -> None:
+    clock[0] += 1
+    ids.new_id()
+    assert ids._pool
+    ids._forget_pool()  # what os.register_at_fork runs in the child
+    assert (ids._pool, ids._pos) == (b"", 0)
 
 
 def test_a_clock_that_steps_back_does_not_reorder(clock: list[int]) -> None:
