@@ -8,8 +8,10 @@ container and one waiting call per fn, so the overload test can fill a node.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hotfn.cluster.local import Nginx, wait_until_answers
+from hotfn.cluster.local import LocalCluster, Nginx, wait_until_answers
 from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing
 from tests.docker_support import (
     build_image,
@@ -34,6 +36,7 @@ from tests.server_support import (
     create_pg_database,
     drop_pg_database,
     free_port,
+    remove_tree,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +54,35 @@ NODE_ENV = {
     "HOTFN_DETACHED_LEASE": "3",
     "HOTFN_DETACHED_BACKOFF": "0.05",
 }
+
+
+def free_run(count: int) -> int:
+    """A base port with ``count`` free ports after it."""
+    for base in range(31000, 60000, 97):
+        ok = True
+        for port in range(base, base + count + 1):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free run of ports")
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int, prefix: str, **options: bool) -> Iterator[LocalCluster]:
+    """A ``hotfn.cluster.local`` cluster for ``nodes`` nodes on its own database and
+    temp dir, taken down and removed after."""
+    db_url = create_pg_database()
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = LocalCluster(root, db_url, free_run(nodes), **options)
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+        drop_pg_database(db_url)
+        remove_tree(root)
 
 
 def node_image() -> str:

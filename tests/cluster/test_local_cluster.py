@@ -3,45 +3,21 @@ with their own instance labels behind one nginx port."""
 
 from __future__ import annotations
 
-import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from hotfn.cluster.local import LocalCluster
-from tests.server_support import create_pg_database, drop_pg_database, remove_tree
+from tests.cluster.conftest import local_cluster as make_local_cluster
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 
 
-def _free_run(count: int) -> int:
-    """A base port with ``count`` free ports after it."""
-    for base in range(31000, 60000, 97):
-        ok = True
-        for port in range(base, base + count + 1):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free run of ports")
-
-
 @pytest.fixture
 def local_cluster() -> Iterator[LocalCluster]:
-    db_url = create_pg_database()
-    root = Path(tempfile.mkdtemp(prefix="hotfn-local-cluster-"))
-    cluster = LocalCluster(root, db_url, _free_run(3))
-    try:
+    with make_local_cluster(3, "hotfn-local-cluster-") as cluster:
         yield cluster
-    finally:
-        cluster.down()
-        drop_pg_database(db_url)
-        remove_tree(root)
 
 
 def _nodes_seen(cluster: LocalCluster) -> set[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,8 @@ import pytest
 
 from hotfn.cluster.local import LocalCluster, answers
 from hotfn.cluster.nginx_conf import Routing, render
-from tests.cluster.conftest import node_image
-from tests.cluster.test_local_cluster import _free_run
+from tests.cluster.conftest import local_cluster, node_image
 from tests.docker_support import containers_with, ensure_images
-from tests.server_support import create_pg_database, drop_pg_database, remove_tree
 
 
 def test_unix_socket_nodes_render_as_unix_upstreams() -> None:
@@ -43,15 +40,8 @@ def uds_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     monkeypatch.setenv("HOTFN_NETWORK", "none")
     monkeypatch.setenv("HOTFN_IOFS_TMPFS", "0")
     monkeypatch.setenv("HOTFN_GENERIC_POOL_SIZE", "0")
-    db_url = create_pg_database()
-    root = Path(tempfile.mkdtemp(prefix="hotfn-uds-cluster-"))
-    cluster = LocalCluster(root, db_url, _free_run(1), unix_sockets=True)
-    try:
+    with local_cluster(1, "hotfn-uds-cluster-", unix_sockets=True) as cluster:
         yield cluster
-    finally:
-        cluster.down()
-        drop_pg_database(db_url)
-        remove_tree(root)
 
 
 @pytest.mark.docker
