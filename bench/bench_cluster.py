@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_agent import echo_image, latencies, pct  # noqa: E402  (beside this script)
 from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402
-from benchserver import BenchServer  # noqa: E402
+from benchserver import BenchServer, proc_times  # noqa: E402
 
 from hotfn.cluster.local import Nginx, wait_until_answers  # noqa: E402
 from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing  # noqa: E402
@@ -61,13 +61,10 @@ from tests.cluster.conftest import nginx_binary  # noqa: E402
 from tests.docker_support import containers_with  # noqa: E402
 from tests.server_support import create_pg_database, drop_pg_database, free_port  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def proc_cpu(pid: int) -> float:
     """CPU seconds of a process and its waited-for children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
+    return sum(proc_times(pid))
 
 
 def children(pid: int) -> list[int]:

@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchhttp import Conn, tcp_conn  # noqa: E402  (beside this script)
+from benchserver import proc_times  # noqa: E402
+
+from tests.server_support import free_port  # noqa: E402
 
 SERVERS = {
     "uvicorn": """
@@ -82,14 +85,8 @@ REQUEST = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nping"
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    user, system, _, _ = proc_times(pid)
+    return user + system
 
 
 def start(name: str) -> tuple[subprocess.Popen[bytes], int]:

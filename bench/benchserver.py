@@ -25,6 +25,15 @@ from hotfn.cluster.local import answers  # noqa: E402
 from tests.docker_support import docker  # noqa: E402
 
 
+def proc_times(pid: int) -> tuple[float, float, float, float]:
+    """CPU seconds of a process from ``/proc/PID/stat``: user, system (all its
+    threads), then user and system of its children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    user, system, cuser, csystem = (int(x) / tick for x in fields[11:15])
+    return user, system, cuser, csystem
+
+
 class BenchServer:
     """``prefix``: a command the server runs under (e.g. valgrind); ``env``: more
     settings; ``start_s``: how long it may take to answer its first request; ``uds``:
@@ -91,9 +100,8 @@ class BenchServer:
     def cpu_times(self) -> tuple[float, float]:
         """(user, system) CPU seconds of the server process so far: the system part is
         the kernel's work for it (sockets, epoll, futexes)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        return int(fields[11]) / tick, int(fields[12]) / tick
+        user, system, _, _ = proc_times(self.proc.pid)
+        return user, system
 
     def sockets(self) -> list[str]:
         """The hot containers' sockets (to call them directly, beside the server)."""
