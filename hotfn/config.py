@@ -6,47 +6,43 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from hotfn.errors import InvalidInput
 
+T = TypeVar("T", int, float)
 
-def _env_float(name: str, default: float) -> float:
+
+def _env_number(
+    name: str, default: T, parse: Callable[[str], T], ok: Callable[[T], bool], what: str
+) -> T:
+    """``HOTFN_*`` variable ``name`` parsed (``default`` if unset or empty); a value
+    that does not parse or is not ``ok`` is one clear error naming the variable."""
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        value = float("nan")
-    if not value >= 0:  # NaN too
-        raise InvalidInput(f"{name} must be a number of 0 or more, not {raw!r}")
+        value = None
+    if value is None or not ok(value):  # NaN fails every comparison, so ok() too
+        raise InvalidInput(f"{name} must be {what}, not {raw!r}")
     return value
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, lambda v: v >= 0, "a number of 0 or more")
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise InvalidInput(f"{name} must be a whole number of 0 or more, not {raw!r}")
-    return value
+    return _env_number(name, default, int, lambda v: v >= 0, "a whole number of 0 or more")
 
 
 def _env_positive(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise InvalidInput(f"{name} must be a number above 0, not {raw!r}")
-    return value
+    return _env_number(name, default, float, lambda v: v > 0, "a number above 0")
 
 
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
