@@ -203,8 +203,7 @@ class LocalCluster:
 
     def node_address(self, index: int) -> str:
         """A node as nginx's ``server`` line names it: ``host:port`` or ``unix:/path``."""
-        url = self.node_url(index)
-        return url if url.startswith("unix:") else url.removeprefix("http://")
+        return self.node_url(index).removeprefix("http://")  # unix:/path stays as it is
 
     def running_nodes(self) -> dict[int, int]:
         """Node index → pid of every node that runs."""
