@@ -109,12 +109,10 @@ class Front:
         self.port = free_port()
         self.nginx = Nginx(Path(tempfile.mkdtemp(prefix="hotfn-bench-nginx-")), binary)
         addrs = tuple(node_address(n) for n in nodes)
-        self.nginx.write(Routing(listen=f"127.0.0.1:{self.port}", nodes=addrs))
-        text = self.nginx.conf.read_text()
-        text = text.replace("worker_processes 1;", f"worker_processes {workers};")
-        self.nginx.conf.write_text(edit(text) if edit else text)
-        subprocess.run([binary, "-t", "-q", "-c", str(self.nginx.conf),
-                        "-p", str(self.nginx.prefix)], check=True)  # fmt: skip
+        self.nginx.write(Routing(listen=f"127.0.0.1:{self.port}", nodes=addrs), workers)
+        if edit is not None:
+            self.nginx.conf.write_text(edit(self.nginx.conf.read_text()))
+            self.nginx.check()
         self.proc = self.nginx.foreground()
         wait_until_answers(f"http://127.0.0.1:{self.port}", 10)
 

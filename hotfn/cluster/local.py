@@ -126,9 +126,13 @@ class Nginx:
     def pid_file(self) -> Path:
         return self.prefix / "nginx.pid"
 
-    def write(self, routing: Routing, workers: int = 1) -> None:
+    def write(self, routing: Routing, workers: int | str = 1) -> None:
         self.prefix.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(main_config(render(routing), self.prefix.resolve(), workers))
+        self.check()
+
+    def check(self) -> None:
+        """``nginx -t`` of the config as written (a RuntimeError with its message)."""
         self._run("-t", "-q")
 
     def _run(self, *args: str) -> None:

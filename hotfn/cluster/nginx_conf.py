@@ -76,8 +76,9 @@ def render(routing: Routing) -> str:
     return text
 
 
-def main_config(http_part: str, prefix: Path, workers: int = 1) -> str:
-    """A whole nginx.conf around ``http_part`` whose files all live under ``prefix``."""
+def main_config(http_part: str, prefix: Path, workers: int | str = 1) -> str:
+    """A whole nginx.conf around ``http_part`` whose files all live under ``prefix``;
+    ``workers``: a number or ``"auto"`` (one per core)."""
     return f"""# written by hotfn.cluster: nginx for a local hotfn cluster
 worker_processes {workers};
 pid {prefix}/nginx.pid;
