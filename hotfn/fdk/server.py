@@ -205,6 +205,12 @@ class Server:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the peer went away; nothing to answer
+        except asyncio.CancelledError:
+            # close() cancels the connections it ends: end quietly. Python 3.11's
+            # streams log a handler task that ends cancelled as "Exception in
+            # callback", with a traceback, once per kept-alive connection.
+            if self._server is not None:
+                raise
         finally:
             self._connections.discard(task)
             writer.close()

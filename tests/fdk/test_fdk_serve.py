@@ -366,6 +366,23 @@ def test_sigterm_exits_promptly_even_with_a_busy_handler_thread(start_fdk: Start
         assert time.monotonic() - started < 3
 
 
+def test_sigterm_with_idle_kept_alive_connections_is_quiet(start_fdk: StartFdk) -> None:
+    # The agent keeps connections open between calls: stopping the container then
+    # must not print a traceback per connection (Python 3.11's streams log a
+    # cancelled connection handler as "Exception in callback").
+    fn = start_fdk("echo")
+    clients = [FnClient(fn.socket_path) for _ in range(3)]
+    try:
+        for client in clients:
+            assert client.call(b"x").status == 200
+        assert fn.stop() == 0
+    finally:
+        for client in clients:
+            client.close()
+    assert "Traceback" not in fn.log(), fn.log()
+    assert "Exception in callback" not in fn.log()
+
+
 def test_connections_are_independent_sockets(start_fdk: StartFdk) -> None:
     fn = start_fdk("echo")
     clients = [FnClient(fn.socket_path) for _ in range(5)]
