@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -55,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
-from benchserver import BenchServer  # noqa: E402
+from benchserver import BenchServer, callgrind_dump  # noqa: E402
 
 from tests.agent import docker_images as images  # noqa: E402  (image building helpers)
 
@@ -250,25 +249,6 @@ async def hot(server: BenchServer, cases: list[tuple[str, str, Case]], args: arg
 # -- callgrind -------------------------------------------------------------------------
 
 
-def _dump(pid: int, out: Path, keep: Path | None = None) -> int:
-    """Dump the counters (since the last zero or dump); return the instructions
-    (the dump file is copied into ``keep`` as ``keep.name``, for callgrind_annotate)."""
-    before = set(out.parent.glob(out.name + "*"))
-    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
-    for _ in range(600):
-        new = set(out.parent.glob(out.name + "*")) - before
-        if new:
-            (path,) = new
-            time.sleep(0.2)  # let callgrind finish writing it
-            match = re.search(r"^(?:summary|totals): (\d+)", path.read_text(), re.M)
-            if match:
-                if keep is not None:
-                    shutil.copy(path, keep)
-                return int(match.group(1))
-        time.sleep(0.1)
-    raise RuntimeError("callgrind wrote no dump")
-
-
 async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     """Instructions per call of the server process, per case label."""
     valgrind = shutil.which("valgrind")
@@ -297,7 +277,7 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
             t0 = time.perf_counter()
             await asyncio.sleep(3.0)
             idle_s = time.perf_counter() - t0
-            idle = await asyncio.to_thread(_dump, pid, out)
+            idle = await asyncio.to_thread(callgrind_dump, pid, out)
             conn.close()  # idle past the server's keep-alive timeout: a fresh connection
             conn = await tcp_conn(server.port)
             t0 = time.perf_counter()
@@ -308,7 +288,7 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
                 name = case.label.replace("/", "_").replace(" ", "")
                 keep = Path(args.callgrind_keep) / f"{name}.out"
                 keep.parent.mkdir(parents=True, exist_ok=True)
-            busy = await asyncio.to_thread(_dump, pid, out, keep)
+            busy = await asyncio.to_thread(callgrind_dump, pid, out, keep)
             per_call[case.label] = (busy - idle * busy_s / idle_s) / args.callgrind_calls
             print(f"  {case.label:<18} {per_call[case.label] / 1e6:6.2f} M instructions/call "
                   f"(idle {idle / idle_s / 1e6:.1f} M/s)", flush=True)  # fmt: skip

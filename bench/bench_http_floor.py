@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
-from benchserver import proc_times  # noqa: E402
+from benchserver import callgrind_dump, proc_times  # noqa: E402
 
 from tests.server_support import free_port  # noqa: E402
 
@@ -203,12 +204,14 @@ def cpu_seconds(pid: int) -> float:
     return user + system
 
 
-def start(name: str, socket_path: str) -> tuple[subprocess.Popen[bytes], int]:
+def start(
+    name: str, socket_path: str, prefix: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     code = textwrap.dedent(SERVERS[name]).replace("PORT", str(port))
     code = code.replace("SOCKET", socket_path)
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
-    give_up = time.monotonic() + 20
+    proc = subprocess.Popen([*prefix, sys.executable, "-c", code], cwd=ROOT)
+    give_up = time.monotonic() + (120 if prefix else 20)
     while True:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -288,6 +291,36 @@ async def one_round(
         proc.wait(10)
 
 
+async def instructions(name: str, socket_path: str, calls: int) -> float:
+    """Instructions per sequential request of ``name``'s process under callgrind
+    (counters zeroed after warm-up; an idle window's rate subtracted)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
+    with tempfile.TemporaryDirectory(prefix="hotfn-floor-cg-") as work:
+        out = Path(work) / "callgrind.out"
+        prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no")
+        proc, port = start(name, socket_path, prefix)
+        try:
+            conn = await tcp_conn(port)
+            await sequential(conn, REQUEST, 300)  # warm-up
+            await asyncio.to_thread(subprocess.run, ["callgrind_control", "-z", str(proc.pid)],
+                                    check=True, capture_output=True)  # fmt: skip
+            t0 = time.perf_counter()
+            await asyncio.sleep(2.0)
+            idle_s = time.perf_counter() - t0
+            idle = await asyncio.to_thread(callgrind_dump, proc.pid, out)
+            t0 = time.perf_counter()
+            await sequential(conn, REQUEST, calls)
+            busy_s = time.perf_counter() - t0
+            busy = await asyncio.to_thread(callgrind_dump, proc.pid, out)
+            conn.close()
+            return (busy - idle * busy_s / idle_s) / calls
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
 async def main(args: argparse.Namespace) -> None:
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in SERVERS}
     straight = []
@@ -301,6 +334,10 @@ async def main(args: argparse.Namespace) -> None:
                 conn = await unix_conn(socket_path)
                 straight.append(await sequential(conn, DIRECT, args.sequential))
                 conn.close()
+            counts = {}
+            if args.callgrind:
+                for name in SERVERS:
+                    counts[name] = await instructions(name, socket_path, args.callgrind_calls)
         finally:
             echo.terminate()
             echo.wait(10)
@@ -318,6 +355,10 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  uvicorn's own share: {cpu['uvicorn'] - cpu['httptools']:.1f} µs per request")
     print(f"  the second connection (relay minus uvicorn): {cpu['relay'] - cpu['uvicorn']:.1f} µs")
     print(f"  the relay's overhead over the straight call: {p50['relay'] - direct:.3f} ms p50")
+    if counts:
+        print(f"callgrind, {args.callgrind_calls} sequential requests: instructions per request")
+        for name, count in counts.items():
+            print(f"  {name:10s} {count / 1e6:.3f} M")
     print(f"load after {os.getloadavg()}")
 
 
@@ -327,4 +368,6 @@ if __name__ == "__main__":
     parser.add_argument("--callers", type=int, default=4, help="concurrent connections")
     parser.add_argument("--rounds", type=int, default=5, help="alternated rounds")
     parser.add_argument("--sequential", type=int, default=2000, help="sequential requests")
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions")
+    parser.add_argument("--callgrind-calls", type=int, default=1000, help="requests counted")
     asyncio.run(main(parser.parse_args()))

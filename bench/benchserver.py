@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +33,25 @@ def proc_times(pid: int) -> tuple[float, float, float, float]:
     tick = os.sysconf("SC_CLK_TCK")
     user, system, cuser, csystem = (int(x) / tick for x in fields[11:15])
     return user, system, cuser, csystem
+
+
+def callgrind_dump(pid: int, out: Path, keep: Path | None = None) -> int:
+    """Dump the counters (since the last zero or dump); return the instructions
+    (the dump file is copied into ``keep`` as ``keep.name``, for callgrind_annotate)."""
+    before = set(out.parent.glob(out.name + "*"))
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    for _ in range(600):
+        new = set(out.parent.glob(out.name + "*")) - before
+        if new:
+            (path,) = new
+            time.sleep(0.2)  # let callgrind finish writing it
+            match = re.search(r"^(?:summary|totals): (\d+)", path.read_text(), re.M)
+            if match:
+                if keep is not None:
+                    shutil.copy(path, keep)
+                return int(match.group(1))
+        time.sleep(0.1)
+    raise RuntimeError("callgrind wrote no dump")
 
 
 class BenchServer:
