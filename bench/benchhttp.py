@@ -38,7 +38,8 @@ class Conn(asyncio.Protocol):
         body = bytes(self.buf[end + 4 : total])
         del self.buf[:total]
         waiter, self.waiter = self.waiter, None
-        waiter.set_result((int(head[9:12]), head, body))
+        if waiter is not None and not waiter.done():  # not cancelled (the bench stopping)
+            waiter.set_result((int(head[9:12]), head, body))
 
     def _fail(self, exc: Exception) -> None:
         if self.waiter is not None and not self.waiter.done():

@@ -4,6 +4,7 @@ are reported and removed."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -33,6 +34,25 @@ def proc_times(pid: int) -> tuple[float, float, float, float]:
     tick = os.sysconf("SC_CLK_TCK")
     user, system, cuser, csystem = (int(x) / tick for x in fields[11:15])
     return user, system, cuser, csystem
+
+
+# Servers started and not stopped yet: stopped at exit, also when the benchmark is
+# sent SIGTERM (as `kill` or a CI timeout does), which otherwise ends the script at
+# once and leaves its server, the server's containers and its data dir behind.
+_LIVE: set[BenchServer] = set()
+
+
+def _stop_live() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: finally blocks and atexit run
+
+
+signal.signal(signal.SIGTERM, _on_sigterm)
+atexit.register(_stop_live)
 
 
 def callgrind_dump(pid: int, out: Path, keep: Path | None = None) -> int:
@@ -83,6 +103,7 @@ class BenchServer:
             [*prefix, sys.executable, "-m", "hotfn.cli.main", "start", "--port", str(self.port)],
             env=env, stdout=self.log, stderr=self.log, cwd=ROOT,
         )  # fmt: skip
+        _LIVE.add(self)
         until = time.monotonic() + start_s
         while time.monotonic() < until:
             if self.proc.poll() is not None:
@@ -133,6 +154,7 @@ class BenchServer:
 
     def stop(self) -> list[str]:
         """Stop (Ctrl-C) and return the containers it left behind (then removed)."""
+        _LIVE.discard(self)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(90)
