@@ -121,15 +121,7 @@ SERVERS = {
                 b"Fn-Call-Id: 01KBENCH0000000000000000000\\r\\n"
                 b"Fn-Deadline: 2030-01-01T00:00:00.000Z\\r\\n")
 
-        class Upstream(asyncio.Protocol):
-            def __init__(self):
-                self.parser = httptools.HttpResponseParser(self)
-                self.client = None
-                self.body = []
-
-            def connection_made(self, transport):
-                self.transport = transport
-
+        class Side(asyncio.Protocol):  # one connection: collects each message's body
             def data_received(self, data):
                 self.parser.feed_data(data)
 
@@ -139,10 +131,22 @@ SERVERS = {
             def on_message_complete(self):
                 body = b"".join(self.body)
                 self.body = []
+                self.complete(body)
+
+        class Upstream(Side):
+            def __init__(self):
+                self.parser = httptools.HttpResponseParser(self)
+                self.client = None
+                self.body = []
+
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def complete(self, body):
                 client, self.client = self.client, None
                 client.answer(self.parser.get_status_code(), body)
 
-        class Client(asyncio.Protocol):
+        class Client(Side):
             def __init__(self):
                 self.parser = httptools.HttpRequestParser(self)
                 self.body = []
@@ -159,15 +163,7 @@ SERVERS = {
                 if self.pending is not None:
                     self.forward(self.pending)
 
-            def data_received(self, data):
-                self.parser.feed_data(data)
-
-            def on_body(self, body):
-                self.body.append(body)
-
-            def on_message_complete(self):
-                body = b"".join(self.body)
-                self.body = []
+            def complete(self, body):
                 if self.upstream is None:
                     self.pending = body
                 else:
