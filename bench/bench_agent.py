@@ -1,6 +1,6 @@
 """Benchmark of the hot call path on the real engine (not a test): prints medians.
 
-    .venv/bin/python bench/bench_agent.py [--calls 4000] [--latency-calls 2000]
+    .venv/bin/python bench/bench_agent.py [--calls 4000] [--rounds 3] [--latency-calls 2000]
         [--callgrind-calls 300] [--no-callgrind] [--no-cold] [--callgrind-only]
         [--callgrind-keep DIR]
 
@@ -16,10 +16,12 @@ and ``POST /t/bench/{path}``):
    (``POST /call`` on ``lsnr.sock``, the headers hotfn would send), alternating
    blocks; median and p99; the difference of the medians is hotfn's overhead
    (goal ≤ 0.12 ms);
-2. at 1, 4 and 16 concurrent callers, ``--calls`` calls each: requests/s, p50 and
-   p99 latency (goals: no drop from 4 to 16, p99 at 16 ≤ 3× its p50), and the
-   server's CPU per call: its process's user + system time (``/proc/PID/stat``, all
-   threads) over those calls, less its idle rate (goal ≤ 100 µs);
+2. at 1, 4 and 16 concurrent callers, ``--calls`` calls each, in ``--rounds``
+   rounds that alternate the levels: requests/s, p50 and p99 latency (goals: no
+   drop from 4 to 16, judged per round and then the median of the rounds; p99 at
+   16 ≤ 3× its p50), and the server's CPU per call: its process's user + system
+   time (``/proc/PID/stat``, all threads) over those calls, less its idle rate
+   (goal ≤ 100 µs); medians of the rounds;
 3. callgrind instructions per call of the server process: a second server runs
    under ``valgrind --tool=callgrind``; its counters are zeroed after warm-up
    (``callgrind_control``), dumped after an idle window (the baseline: timers,
@@ -125,7 +127,7 @@ class Case:
     socket: str = ""
     via: list[float] = field(default_factory=list)
     straight: list[float] = field(default_factory=list)
-    levels: dict[int, Level] = field(default_factory=dict)
+    levels: dict[int, list[Level]] = field(default_factory=dict)  # a Level per round
     instructions: float | None = None
 
 
@@ -238,12 +240,15 @@ async def hot(server: BenchServer, cases: list[tuple[str, str, Case]], args: arg
     conn.close()
     idle = await idle_cpu_rate(server)
     print(f"server idle CPU: {idle * 1000:.1f} ms/s (subtracted)", flush=True)
-    for callers in LEVELS:
-        for _fdk, _kind, case in cases:
-            case.levels[callers] = await level(server, case, callers, args.calls, idle)
-            lv = case.levels[callers]
-            print(f"  {case.label:<18} c={callers:<2} {lv.rate:6.0f} req/s  "
-                  f"cpu {lv.cpu_us:5.0f} µs/call ({lv.sys_us:.0f} kernel)", flush=True)  # fmt: skip
+    # Rounds alternate the levels (and the cases within each), so that a ratio between
+    # levels compares measurements taken minutes apart at most, not a whole run apart.
+    for rnd in range(1, args.rounds + 1):
+        for callers in LEVELS:
+            for _fdk, _kind, case in cases:
+                lv = await level(server, case, callers, args.calls, idle)
+                case.levels.setdefault(callers, []).append(lv)
+                print(f"  round {rnd} {case.label:<18} c={callers:<2} {lv.rate:6.0f} req/s  cpu "
+                      f"{lv.cpu_us:5.0f} µs/call ({lv.sys_us:.0f} kernel)", flush=True)  # fmt: skip
 
 
 # -- callgrind -------------------------------------------------------------------------
@@ -343,6 +348,12 @@ async def cold(server: BenchServer, echo: str, args: argparse.Namespace) -> None
 # -- report ----------------------------------------------------------------------------
 
 
+def _median_level(levels: list[Level]) -> Level:
+    """Each figure's median over the rounds."""
+    return Level(*(statistics.median(getattr(lv, f) for lv in levels)
+                   for f in ("rate", "p50", "p99", "cpu_us", "sys_us")))  # fmt: skip
+
+
 def report(cases: list[Case]) -> None:
     print()
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), f"load average {os.getloadavg()}")
@@ -352,15 +363,21 @@ def report(cases: list[Case]) -> None:
         print(f"  {c.label:<18} median {med_via:.3f} p99 {pct(c.via, 0.99):.3f} | "
               f"{med_direct:.3f} p99 {pct(c.straight, 0.99):.3f} | "
               f"overhead {med_via - med_direct:.3f}")  # fmt: skip
-    print("concurrent callers: req/s, p50 / p99 ms, server CPU µs per call (goal 100)")
+    rounds = max((len(lvs) for c in cases for lvs in c.levels.values()), default=0)
+    print(f"concurrent callers: req/s, p50 / p99 ms, server CPU µs per call (goal 100), "
+          f"medians of {rounds} rounds")  # fmt: skip
     for c in cases:
+        med = {n: _median_level(lvs) for n, lvs in c.levels.items()}
         parts = [f"c={n}: {lv.rate:.0f} req/s {lv.p50:.2f}/{lv.p99:.2f} ms {lv.cpu_us:.0f} µs "
-                 f"({lv.sys_us:.0f} kernel)" for n, lv in c.levels.items()]  # fmt: skip
+                 f"({lv.sys_us:.0f} kernel)" for n, lv in med.items()]  # fmt: skip
         print(f"  {c.label:<18} " + " | ".join(parts))
         if 4 in c.levels and 16 in c.levels:
-            l4, l16 = c.levels[4], c.levels[16]
-            print(f"  {'':<18} 16 vs 4 callers {l16.rate / l4.rate:.2f}x (goal >= 1), "
-                  f"p99/p50 at 16 {l16.p99 / l16.p50:.1f} (goal <= 3)")  # fmt: skip
+            # Per round (side by side), then the median of those.
+            ratios = [b.rate / a.rate for a, b in zip(c.levels[4], c.levels[16], strict=True)]
+            tails = [lv.p99 / lv.p50 for lv in c.levels[16]]
+            print(f"  {'':<18} 16 vs 4 callers {statistics.median(ratios):.2f}x (goal >= 1; "
+                  f"rounds {' '.join(f'{r:.2f}' for r in ratios)}), p99/p50 at 16 "
+                  f"{statistics.median(tails):.1f} (goal <= 3)")  # fmt: skip
     if any(c.instructions is not None for c in cases):
         print("callgrind, server process, sequential calls: instructions per call")
         for c in cases:
@@ -394,6 +411,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=4000, help="calls per caller level")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the caller levels")
     parser.add_argument("--latency-calls", type=int, default=2000, help="sequential calls")
     parser.add_argument("--callgrind-calls", type=int, default=300, help="calls under callgrind")
     parser.add_argument("--cold-calls", type=int, default=10, help="default-format calls")
