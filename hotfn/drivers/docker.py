@@ -87,7 +87,10 @@ from hotfn.errors import (
 log = logging.getLogger(__name__)
 
 MAX_LOG_LINE = 64 * 1024  # longer lines are cut into pieces of this size
-OOM_SETTLE_TRIES, OOM_SETTLE_S = 10, 0.03  # see DockerDriver._exited
+# How long a SIGKILLed container's OOMKilled may take to show (DockerDriver._exited):
+# 0.3 s was too short on a loaded machine (CI, 2026-12-08: an OOM-killed call was
+# reported as a plain SIGKILL). Only exits by SIGKILL without OOM wait it out.
+OOM_SETTLE_TRIES, OOM_SETTLE_S = 20, 0.05
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {STDOUT: "stdout", STDERR: "stderr"}
 
 
@@ -450,8 +453,6 @@ class DockerDriver:
                         elif stream == STDERR and len(stderr) < stderr_limit:
                             stderr += data[: stderr_limit - len(stderr)]
                 exit_code = await waiter
-                if exit_code != 0:  # only a failed run can have been OOM-killed
-                    oom = (await self._exited(container_id)).oom_killed
         except TimeoutError:
             timed_out = True
             await self.kill(container_id)
@@ -459,6 +460,11 @@ class DockerDriver:
             for task in (feed, waiter):
                 task.cancel()
             await asyncio.gather(feed, waiter, return_exceptions=True)
+        if exit_code is not None and exit_code != 0:
+            # Only a failed run can have been OOM-killed. Past the time limit's scope:
+            # a run that ended in time is not made a timeout by the wait for OOMKilled.
+            with engine_errors("inspect an exited container"):
+                oom = (await self._exited(container_id)).oom_killed
         return DefaultFormatResult(
             exit_code=exit_code,
             stdout=b"".join(stdout),
