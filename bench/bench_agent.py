@@ -55,8 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
-from benchserver import BenchServer, callgrind_dump  # noqa: E402
+from benchhttp import Conn, latencies, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
+from benchserver import BenchServer, callgrind_dump, callgrind_idle, callgrind_prefix  # noqa: E402
 
 from tests.agent import docker_images as images  # noqa: E402  (image building helpers)
 
@@ -138,16 +138,6 @@ class Level:
     p99: float
     cpu_us: float
     sys_us: float  # of which the kernel's (idle not subtracted)
-
-
-async def latencies(conn: Conn, raw: bytes, n: int, out: list[float] | None = None) -> list[float]:
-    out = [] if out is None else out
-    for _ in range(n):
-        t0 = time.perf_counter()
-        status, _, body = await conn.send(raw)
-        out.append((time.perf_counter() - t0) * 1000)
-        assert status == 200 and body == b"hello", (status, body)
-    return out
 
 
 async def load(port: int, raw: bytes, callers: int, calls: int) -> tuple[float, list[float]]:
@@ -256,14 +246,9 @@ async def hot(server: BenchServer, cases: list[tuple[str, str, Case]], args: arg
 
 async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     """Instructions per call of the server process, per case label."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
     work = Path(tempfile.mkdtemp(prefix="hotfn-callgrind-"))
     out = work / "callgrind.out"
-    # Names uncompressed: each dump (part) can be read by callgrind_annotate alone.
-    prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
-              "--compress-strings=no")  # fmt: skip
+    prefix = callgrind_prefix(out)
     server = BenchServer("benchcg", prefix, {"HOTFN_HOT_START_TIMEOUT": "120"}, start_s=600)
     per_call: dict[str, float] = {}
     try:
@@ -275,14 +260,7 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
         for _fdk, _kind, case in cases:
             await latencies(conn, case.raw, 20)
             await asyncio.sleep(1.5)  # the warm-up's records are written before zeroing
-            await asyncio.to_thread(
-                subprocess.run, ["callgrind_control", "-z", str(pid)], check=True,
-                capture_output=True,
-            )  # fmt: skip
-            t0 = time.perf_counter()
-            await asyncio.sleep(3.0)
-            idle_s = time.perf_counter() - t0
-            idle = await asyncio.to_thread(callgrind_dump, pid, out)
+            idle_rate = await callgrind_idle(pid, out, 3.0)
             conn.close()  # idle past the server's keep-alive timeout: a fresh connection
             conn = await tcp_conn(server.port)
             t0 = time.perf_counter()
@@ -294,9 +272,9 @@ async def callgrind(images_by_fdk: dict[str, str], args: argparse.Namespace) -> 
                 keep = Path(args.callgrind_keep) / f"{name}.out"
                 keep.parent.mkdir(parents=True, exist_ok=True)
             busy = await asyncio.to_thread(callgrind_dump, pid, out, keep)
-            per_call[case.label] = (busy - idle * busy_s / idle_s) / args.callgrind_calls
+            per_call[case.label] = (busy - idle_rate * busy_s) / args.callgrind_calls
             print(f"  {case.label:<18} {per_call[case.label] / 1e6:6.2f} M instructions/call "
-                  f"(idle {idle / idle_s / 1e6:.1f} M/s)", flush=True)  # fmt: skip
+                  f"(idle {idle_rate / 1e6:.1f} M/s)", flush=True)  # fmt: skip
         conn.close()
     finally:
         server.stop()

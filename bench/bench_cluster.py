@@ -51,9 +51,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_agent import echo_image, latencies, pct  # noqa: E402  (beside this script)
-from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402
-from benchserver import BenchServer, proc_times  # noqa: E402
+from bench_agent import echo_image, pct  # noqa: E402  (beside this script)
+from benchhttp import Conn, latencies, post, tcp_conn, unix_conn  # noqa: E402
+from benchserver import BenchServer, callgrind_prefix, proc_times  # noqa: E402
 
 from hotfn.cluster.local import Nginx, wait_until_answers  # noqa: E402
 from hotfn.cluster.nginx_conf import SPILL_LOCATION, Routing  # noqa: E402
@@ -309,7 +309,7 @@ def callgrind_nginx(binary: str, node: BenchServer) -> tuple[subprocess.Popen[by
     nginx.write(Routing(listen=f"127.0.0.1:{port}", nodes=(f"127.0.0.1:{node.port}",)))
     out = prefix / "callgrind.out"
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
+        [*callgrind_prefix(out), binary,
          "-c", str(nginx.conf), "-p", str(prefix), "-g", "daemon off; master_process off;"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

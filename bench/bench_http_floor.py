@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -45,8 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchhttp import Conn, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
-from benchserver import callgrind_dump, proc_times  # noqa: E402
+from benchhttp import Conn, latencies, post, tcp_conn, unix_conn  # noqa: E402  (beside this script)
+from benchserver import callgrind_dump, callgrind_idle, callgrind_prefix, proc_times  # noqa: E402
 
 from tests.server_support import free_port  # noqa: E402
 
@@ -256,13 +255,7 @@ def start_echo(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 async def sequential(conn: Conn, raw: bytes, n: int) -> float:
     """p50 in ms of ``n`` requests one after another."""
-    took = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        status, _, body = await conn.send(raw)
-        took.append((time.perf_counter() - t0) * 1000)
-        assert status == 200 and body == b"hello", (status, body)
-    return statistics.median(took)
+    return statistics.median(await latencies(conn, raw, n))
 
 
 async def one_round(
@@ -290,28 +283,19 @@ async def one_round(
 async def instructions(name: str, socket_path: str, calls: int) -> float:
     """Instructions per sequential request of ``name``'s process under callgrind
     (counters zeroed after warm-up; an idle window's rate subtracted)."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
     with tempfile.TemporaryDirectory(prefix="hotfn-floor-cg-") as work:
         out = Path(work) / "callgrind.out"
-        prefix = (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no")
-        proc, port = start(name, socket_path, prefix)
+        proc, port = start(name, socket_path, callgrind_prefix(out))
         try:
             conn = await tcp_conn(port)
             await sequential(conn, REQUEST, 300)  # warm-up
-            await asyncio.to_thread(subprocess.run, ["callgrind_control", "-z", str(proc.pid)],
-                                    check=True, capture_output=True)  # fmt: skip
-            t0 = time.perf_counter()
-            await asyncio.sleep(2.0)
-            idle_s = time.perf_counter() - t0
-            idle = await asyncio.to_thread(callgrind_dump, proc.pid, out)
+            idle_rate = await callgrind_idle(proc.pid, out, 2.0)
             t0 = time.perf_counter()
             await sequential(conn, REQUEST, calls)
             busy_s = time.perf_counter() - t0
             busy = await asyncio.to_thread(callgrind_dump, proc.pid, out)
             conn.close()
-            return (busy - idle * busy_s / idle_s) / calls
+            return (busy - idle_rate * busy_s) / calls
         finally:
             proc.terminate()
             proc.wait(30)

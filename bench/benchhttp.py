@@ -5,6 +5,7 @@ client, so the figures measure the server rather than the caller."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 
 class Conn(asyncio.Protocol):
@@ -76,3 +77,15 @@ def post(path: str, body: bytes, extra: str = "") -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
         f"Content-Type: text/plain\r\n{extra}\r\n"
     ).encode() + body
+
+
+async def latencies(conn: Conn, raw: bytes, n: int, out: list[float] | None = None) -> list[float]:
+    """``n`` requests one after another on ``conn``, each answered 200 ``hello``: their
+    latencies in ms (appended to ``out`` if given)."""
+    out = [] if out is None else out
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _, body = await conn.send(raw)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert status == 200 and body == b"hello", (status, body)
+    return out

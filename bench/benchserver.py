@@ -4,6 +4,7 @@ are reported and removed."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
@@ -53,6 +54,27 @@ def _on_sigterm(signum: int, _frame: object) -> None:
 
 signal.signal(signal.SIGTERM, _on_sigterm)
 atexit.register(_stop_live)
+
+
+def callgrind_prefix(out: Path) -> tuple[str, ...]:
+    """The command a server runs under to be counted by callgrind into ``out`` (names
+    uncompressed: each dump can be read by callgrind_annotate alone)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise RuntimeError("valgrind is missing: run scripts/ensure-valgrind")
+    return (valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+            "--compress-strings=no")  # fmt: skip
+
+
+async def callgrind_idle(pid: int, out: Path, seconds: float) -> float:
+    """Zero ``pid``'s counters, let it idle for ``seconds`` and dump: its idle
+    instructions per second (timers, housekeeping), to subtract from a busy dump."""
+    await asyncio.to_thread(subprocess.run, ["callgrind_control", "-z", str(pid)],
+                            check=True, capture_output=True)  # fmt: skip
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    took = time.perf_counter() - t0
+    return await asyncio.to_thread(callgrind_dump, pid, out) / took
 
 
 def callgrind_dump(pid: int, out: Path, keep: Path | None = None) -> int:
