@@ -322,13 +322,19 @@ async def nginx_instructions(binary: str, node: BenchServer, raw: bytes, calls: 
     """Instructions (callgrind's Ir) of a single-process nginx that served ``calls``
     sequential calls to ``node``, start-up and shutdown included."""
     proc, port, out = await asyncio.to_thread(callgrind_nginx, binary, node)
-    conn = await tcp_conn(port)
-    await latencies(conn, raw, calls)
-    conn.close()
-    proc.send_signal(signal.SIGQUIT)  # graceful: callgrind writes its totals at exit
-    await asyncio.to_thread(proc.wait, 120)
-    totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
-    return int(totals[0].split()[1])
+    try:
+        conn = await tcp_conn(port)
+        await latencies(conn, raw, calls)
+        conn.close()
+        proc.send_signal(signal.SIGQUIT)  # graceful: callgrind writes its totals at exit
+        await asyncio.to_thread(proc.wait, 120)
+        totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+        return int(totals[0].split()[1])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(out.parent, ignore_errors=True)  # nginx's prefix: config, logs, dump
 
 
 async def main(args: argparse.Namespace) -> None:
